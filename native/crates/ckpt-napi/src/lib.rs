@@ -1,0 +1,314 @@
+//! Node-API binding of `ckpt-io`. This crate only converts types: every
+//! behaviour lives in `ckpt-io`, where `cargo test` covers it.
+//!
+//! Errors cross as a JSON message `{"code","path","message"}`, which the
+//! TypeScript wrapper turns into `NativeError` objects with `code` and `path`.
+
+use ckpt_io::{IoError, MappedFile, to_hex};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn to_js_error(error: IoError) -> Error {
+    let path = error.path().map(|p| p.to_string_lossy().into_owned());
+    let path = path.as_deref().map_or("null".to_string(), json_string);
+    let reason = format!(
+        r#"{{"code":{},"path":{},"message":{}}}"#,
+        json_string(error.code()),
+        path,
+        json_string(&error.to_string())
+    );
+    Error::new(Status::GenericFailure, reason)
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn invalid(message: String) -> Error {
+    to_js_error(IoError::InvalidArgument(message))
+}
+
+/// Bytes done and bytes in all, passed to progress callbacks.
+#[napi(object)]
+pub struct Progress {
+    pub bytes_done: f64,
+    pub bytes_total: f64,
+}
+
+type ProgressFn = ThreadsafeFunction<Progress, (), Progress, Status, false, true>;
+
+fn progress_fn(callback: Option<Function<Progress, ()>>) -> Result<Option<ProgressFn>> {
+    callback.map(|f| f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()).transpose()
+}
+
+/// Forwards progress to JavaScript at most every 50 ms. The final report is
+/// waited for, so it reaches JavaScript before the promise settles.
+struct Reporter {
+    callback: Option<ProgressFn>,
+    last: Mutex<Option<Instant>>,
+    finished: AtomicBool,
+}
+
+impl Reporter {
+    fn new(callback: Option<ProgressFn>) -> Self {
+        Reporter { callback, last: Mutex::new(None), finished: AtomicBool::new(false) }
+    }
+
+    fn report(&self, done: u64, total: u64) {
+        let Some(callback) = &self.callback else { return };
+        let mut last = self.last.lock().unwrap();
+        let progress = Progress { bytes_done: done as f64, bytes_total: total as f64 };
+        if done == total {
+            if self.finished.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            let (delivered_tx, delivered_rx) = std::sync::mpsc::channel();
+            let status =
+                callback.call_with_return_value(progress, ThreadsafeFunctionCallMode::NonBlocking, move |_, _| {
+                    let _ = delivered_tx.send(());
+                    Ok(())
+                });
+            if status == Status::Ok {
+                // Bounded, so a JavaScript thread that is shutting down cannot hold us forever.
+                let _ = delivered_rx.recv_timeout(Duration::from_secs(5));
+            }
+        } else if last.is_none_or(|t| t.elapsed() >= Duration::from_millis(50)) {
+            *last = Some(Instant::now());
+            callback.call(progress, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+pub struct HashFileTask {
+    path: PathBuf,
+    reporter: Reporter,
+}
+
+impl Task for HashFileTask {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<String> {
+        let reporter = &self.reporter;
+        let digest =
+            ckpt_io::sha256_file(&self.path, &mut |done, total| reporter.report(done, total)).map_err(to_js_error)?;
+        Ok(to_hex(&digest))
+    }
+
+    fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
+        Ok(output)
+    }
+}
+
+/// SHA-256 of a file as lowercase hex, computed off the JavaScript thread.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn sha256_file(path: String, on_progress: Option<Function<Progress, ()>>) -> Result<AsyncTask<HashFileTask>> {
+    Ok(AsyncTask::new(HashFileTask { path: path.into(), reporter: Reporter::new(progress_fn(on_progress)?) }))
+}
+
+pub struct HashFilesTask {
+    paths: Vec<PathBuf>,
+    reporter: Reporter,
+}
+
+impl Task for HashFilesTask {
+    type Output = Vec<String>;
+    type JsValue = Vec<String>;
+
+    fn compute(&mut self) -> Result<Vec<String>> {
+        let reporter = &self.reporter;
+        ckpt_io::sha256_files(&self.paths, &|done, total| reporter.report(done, total))
+            .into_iter()
+            .map(|r| r.map(|d| to_hex(&d)).map_err(to_js_error))
+            .collect()
+    }
+
+    fn resolve(&mut self, _env: Env, output: Vec<String>) -> Result<Vec<String>> {
+        Ok(output)
+    }
+}
+
+/// SHA-256 of several files, in parallel across the cores; digests in input order.
+#[napi(ts_return_type = "Promise<string[]>")]
+pub fn sha256_files(
+    paths: Vec<String>,
+    on_progress: Option<Function<Progress, ()>>,
+) -> Result<AsyncTask<HashFilesTask>> {
+    let paths = paths.into_iter().map(PathBuf::from).collect();
+    Ok(AsyncTask::new(HashFilesTask { paths, reporter: Reporter::new(progress_fn(on_progress)?) }))
+}
+
+/// A streaming SHA-256 hasher.
+#[napi(js_name = "Sha256")]
+pub struct JsSha256 {
+    inner: Option<ckpt_io::Sha256>,
+}
+
+impl Default for JsSha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[napi]
+impl JsSha256 {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        JsSha256 { inner: Some(ckpt_io::Sha256::new()) }
+    }
+
+    #[napi]
+    pub fn update(&mut self, data: Uint8ArraySlice) -> Result<()> {
+        let hasher =
+            self.inner.as_mut().ok_or_else(|| invalid("update() after digest(): create a new Sha256".into()))?;
+        hasher.update(&data);
+        Ok(())
+    }
+
+    /// Finishes and returns the hex digest; the hasher cannot be used afterwards.
+    #[napi]
+    pub fn digest(&mut self) -> Result<String> {
+        let hasher = self.inner.take().ok_or_else(|| invalid("digest() called twice: create a new Sha256".into()))?;
+        Ok(to_hex(&hasher.finish()))
+    }
+}
+
+/// A mapped file handing out zero-copy views.
+#[napi]
+pub struct NativeMappedFile {
+    inner: Option<Arc<MappedFile>>,
+    size: u64,
+    copy: bool,
+}
+
+#[napi]
+impl NativeMappedFile {
+    /// Maps `path`. With `copy`, views are copied out instead of pointing into the mapping.
+    #[napi(factory)]
+    pub fn open(path: String, copy: bool) -> Result<Self> {
+        let map = MappedFile::open(path.as_ref()).map_err(to_js_error)?;
+        Ok(NativeMappedFile { size: map.len(), inner: Some(Arc::new(map)), copy })
+    }
+
+    #[napi(getter)]
+    pub fn size(&self) -> f64 {
+        self.size as f64
+    }
+
+    fn mapped(&self) -> Result<&Arc<MappedFile>> {
+        self.inner.as_ref().ok_or_else(|| invalid("the mapped file is closed".into()))
+    }
+
+    /// The bytes `[offset, offset + length)`; a zero-copy view that keeps the mapping alive.
+    #[napi]
+    pub fn view<'env>(&self, env: &'env Env, offset: f64, length: f64) -> Result<Uint8ArraySlice<'env>> {
+        let map = self.mapped()?;
+        let (offset, length) = (to_u64(offset, "offset")?, to_u64(length, "length")?);
+        let bytes = map.range(offset, length).map_err(to_js_error)?;
+        if bytes.is_empty() {
+            return Uint8ArraySlice::from_data(env, Vec::<u8>::new());
+        }
+        if self.copy {
+            return Uint8ArraySlice::copy_from(env, bytes);
+        }
+        let keep_alive = Arc::clone(map);
+        // Safety: the pointer stays valid while `keep_alive` holds the mapping;
+        // the finalizer drops it when the view is garbage-collected. Runtimes
+        // that forbid external buffers (Electron) get a copy from napi-rs.
+        unsafe {
+            Uint8ArraySlice::from_external(env, bytes.as_ptr() as *mut u8, bytes.len(), keep_alive, |_, map| drop(map))
+        }
+    }
+
+    /// True once a read hit a page the file no longer has (it shrank while mapped).
+    #[napi]
+    pub fn truncated(&self) -> Result<bool> {
+        Ok(self.mapped()?.truncated())
+    }
+
+    /// Throws `CKPT_FILE_CHANGED` when the file was modified since it was mapped.
+    #[napi]
+    pub fn ensure_unchanged(&self) -> Result<()> {
+        self.mapped()?.ensure_unchanged().map_err(to_js_error)
+    }
+
+    /// Releases this handle's hold on the mapping; views still alive keep it until collected.
+    #[napi]
+    pub fn close(&mut self) {
+        self.inner = None;
+    }
+}
+
+fn to_u64(value: f64, name: &str) -> Result<u64> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0 {
+        Ok(value as u64)
+    } else {
+        Err(invalid(format!("{name} must be a non-negative safe integer, got {value}")))
+    }
+}
+
+/// Digest and size of an atomic write.
+#[napi(object)]
+pub struct WriteResult {
+    pub sha256: String,
+    pub size: f64,
+}
+
+pub struct WriteFileTask {
+    path: PathBuf,
+    chunks: Vec<Uint8Array>,
+    fsync: bool,
+    reporter: Reporter,
+}
+
+impl Task for WriteFileTask {
+    type Output = WriteResult;
+    type JsValue = WriteResult;
+
+    fn compute(&mut self) -> Result<WriteResult> {
+        let chunks: Vec<&[u8]> = self.chunks.iter().map(|c| c.as_ref()).collect();
+        let reporter = &self.reporter;
+        let summary = ckpt_io::write_file_atomic(&self.path, &chunks, self.fsync, &mut |done, total| {
+            reporter.report(done, total)
+        })
+        .map_err(to_js_error)?;
+        Ok(WriteResult { sha256: to_hex(&summary.sha256), size: summary.size as f64 })
+    }
+
+    fn resolve(&mut self, _env: Env, output: WriteResult) -> Result<WriteResult> {
+        Ok(output)
+    }
+}
+
+/// Writes `chunks` to a temporary beside `path`, hashing in the same pass, then
+/// flushes (when `fsync`), renames over `path` and flushes the folder.
+#[napi(ts_return_type = "Promise<WriteResult>")]
+pub fn write_file_atomic(
+    path: String,
+    chunks: Vec<Uint8Array>,
+    fsync: bool,
+    on_progress: Option<Function<Progress, ()>>,
+) -> Result<AsyncTask<WriteFileTask>> {
+    Ok(AsyncTask::new(WriteFileTask {
+        path: path.into(),
+        chunks,
+        fsync,
+        reporter: Reporter::new(progress_fn(on_progress)?),
+    }))
+}

@@ -1,0 +1,118 @@
+/**
+ * @ckpt/native: the I/O that decides ckpt's speed, in Rust, with a pure-JavaScript fallback.
+ *
+ * The Rust binding is used when it loads. Set `CKPT_NATIVE=js` to force the
+ * JavaScript path, or `CKPT_NATIVE=native` to fail instead of falling back.
+ * Both paths give identical results and the same error codes.
+ */
+import { loadBinding } from './binding.js';
+import { jsImplementation } from './js-impl.js';
+import { nativeImplementation } from './native-impl.js';
+import type {
+  HashOptions,
+  Implementation,
+  MapOptions,
+  MappedFile,
+  Sha256Hasher,
+  WriteOptions,
+  WriteResult,
+} from './types.js';
+
+export { NativeError, NativeErrorCode } from './errors.js';
+export { TEMP_SUFFIX } from './js-impl.js';
+export type {
+  HashOptions,
+  Implementation,
+  MapOptions,
+  MappedFile,
+  Progress,
+  ProgressCallback,
+  Sha256Hasher,
+  WriteOptions,
+  WriteResult,
+} from './types.js';
+export { MAX_VIEW_BYTES } from './views.js';
+
+/** Which implementation is in use, and why the native one is not when it is not. */
+export interface BackendInfo {
+  kind: 'native' | 'js';
+  reason?: string;
+}
+
+function select(): { implementation: Implementation; info: BackendInfo } {
+  const wanted = process.env.CKPT_NATIVE?.trim().toLowerCase();
+  if (wanted === 'js') {
+    return { implementation: jsImplementation, info: { kind: 'js', reason: 'CKPT_NATIVE=js' } };
+  }
+  const loaded = loadBinding();
+  if (loaded.binding) {
+    return { implementation: nativeImplementation(loaded.binding), info: { kind: 'native' } };
+  }
+  const reason = loaded.error instanceof Error ? loaded.error.message : String(loaded.error);
+  if (wanted === 'native') {
+    throw new Error(`CKPT_NATIVE=native but the native binding did not load: ${reason}`, { cause: loaded.error });
+  }
+  return { implementation: jsImplementation, info: { kind: 'js', reason: `native binding did not load: ${reason}` } };
+}
+
+const selected = select();
+
+/** The implementation in use. */
+export const backend: BackendInfo = selected.info;
+
+/**
+ * Returns one implementation by kind, whatever the selection: for tests that
+ * compare them and for benchmarks. Throws when `native` is asked for and cannot load.
+ */
+export function getImplementation(kind: 'native' | 'js'): Implementation {
+  if (kind === 'js') return jsImplementation;
+  const loaded = loadBinding();
+  if (!loaded.binding) throw new Error('the native binding did not load', { cause: loaded.error });
+  return nativeImplementation(loaded.binding);
+}
+
+/** SHA-256 of a file as lowercase hex, off the JavaScript thread, the same digest as `sha256sum`. */
+export function sha256File(path: string, options?: HashOptions): Promise<string> {
+  return selected.implementation.sha256File(path, options);
+}
+
+/** SHA-256 of several files in parallel across the cores; digests in input order. */
+export function sha256Files(paths: readonly string[], options?: HashOptions): Promise<string[]> {
+  return selected.implementation.sha256Files(paths, options);
+}
+
+/** A streaming SHA-256 hasher: `new Sha256().update(a).update(b).digest()`. */
+export class Sha256 implements Sha256Hasher {
+  readonly #inner = selected.implementation.createSha256();
+
+  update(data: Uint8Array): this {
+    this.#inner.update(data);
+    return this;
+  }
+
+  digest(): string {
+    return this.#inner.digest();
+  }
+}
+
+/**
+ * Opens a file for zero-copy reads of byte ranges. In Electron (which forbids
+ * external buffers) or with `{ copy: true }`, views are copies instead.
+ */
+export function mapFile(path: string, options: MapOptions = {}): MappedFile {
+  const copy = options.copy ?? process.versions.electron !== undefined;
+  return selected.implementation.mapFile(path, { ...options, copy });
+}
+
+/**
+ * Writes `chunks` to a temporary file beside `path` while hashing them, flushes,
+ * renames it over `path` and flushes the folder. On failure the temporary is
+ * removed and an existing file at `path` is left as it was.
+ */
+export function writeFileAtomic(
+  path: string,
+  chunks: Iterable<Uint8Array>,
+  options?: WriteOptions,
+): Promise<WriteResult> {
+  return selected.implementation.writeFileAtomic(path, Array.isArray(chunks) ? chunks : [...chunks], options);
+}
