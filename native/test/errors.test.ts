@@ -43,17 +43,21 @@ describe.each(implementations)('typed errors ($kind)', (impl) => {
 const probe = fileURLToPath(new URL('./fixtures/hash-as-user.mjs', import.meta.url));
 
 describe('permission denied', () => {
-  // Root reads any file, so as root the check runs in a child process as `nobody`.
+  // Root reads any file; as root the probe runs without the capabilities that
+  // let it (setpriv drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH), staying uid 0.
   const secret = join(dir, 'secret.bin');
   writeFileSync(secret, 'not for everyone');
   chmodSync(secret, 0o000);
-  chmodSync(dir, 0o755);
+  const dropCapabilities = [
+    '--bounding-set=-dac_override,-dac_read_search',
+    '--inh-caps=-dac_override,-dac_read_search',
+  ];
 
   it.each(['native', 'js'])('is CKPT_PERMISSION_DENIED (%s)', (kind) => {
-    const run = spawnSync(process.execPath, [probe, kind, secret], {
-      encoding: 'utf8',
-      ...(isRoot ? { uid: 65534, gid: 65534 } : {}),
-    });
+    const [command, args] = isRoot
+      ? ['setpriv', [...dropCapabilities, process.execPath, probe, kind, secret]]
+      : [process.execPath, [probe, kind, secret]];
+    const run = spawnSync(command, args, { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout)).toEqual({ code: 'CKPT_PERMISSION_DENIED', path: secret });
   });
