@@ -37,6 +37,10 @@ function changedDetail(before: FileIdentity, after: FileIdentity): string {
     : `size went from ${before.size} to ${after.size} bytes`;
 }
 
+function fileChanged(path: string, detail: string): NativeError {
+  return new NativeError(NativeErrorCode.FileChanged, describe.fileChanged(path, detail), { path });
+}
+
 /** Opens `path` for reading and refuses directories and special files. */
 async function openRegular(path: string): Promise<{ handle: FileHandle; before: FileIdentity }> {
   let handle: FileHandle;
@@ -69,8 +73,10 @@ async function hashFile(path: string, onProgress: (bytesDone: number, bytesTotal
     }
     const after = await handle.stat({ bigint: true });
     if (BigInt(done) !== before.size || identity(after) !== identity(before)) {
-      const detail = BigInt(done) < before.size ? 'it was truncated while being hashed' : changedDetail(before, after);
-      throw new NativeError(NativeErrorCode.FileChanged, describe.fileChanged(path, detail), { path });
+      throw fileChanged(
+        path,
+        BigInt(done) < before.size ? 'it was truncated while being hashed' : changedDetail(before, after),
+      );
     }
     onProgress(done, done);
     return hash.digest('hex');
@@ -211,24 +217,8 @@ class JsMapped implements MappedFile {
   ensureUnchanged(): void {
     const fd = this.#open();
     const now = fstatSync(fd, { bigint: true });
-    if (this.#truncated) {
-      throw new NativeError(
-        NativeErrorCode.FileChanged,
-        describe.fileChanged(this.path, 'it was truncated while mapped'),
-        {
-          path: this.path,
-        },
-      );
-    }
-    if (identity(now) !== identity(this.#before)) {
-      throw new NativeError(
-        NativeErrorCode.FileChanged,
-        describe.fileChanged(this.path, changedDetail(this.#before, now)),
-        {
-          path: this.path,
-        },
-      );
-    }
+    if (this.#truncated) throw fileChanged(this.path, 'it was truncated while mapped');
+    if (identity(now) !== identity(this.#before)) throw fileChanged(this.path, changedDetail(this.#before, now));
   }
 
   close(): void {

@@ -27,7 +27,6 @@ pub struct WriteSummary {
 pub struct AtomicFile {
     target: PathBuf,
     temp: NamedTempFile,
-    hasher: Sha256,
     size: u64,
 }
 
@@ -50,24 +49,23 @@ impl AtomicFile {
             .permissions(std::fs::Permissions::from_mode(0o666)) // narrowed by the umask, as for any new file
             .tempfile_in(folder)
             .map_err(|e| IoError::from_io(folder, "create a temporary file in", e))?;
-        Ok(AtomicFile { target: target.to_path_buf(), temp, hasher: Sha256::new(), size: 0 })
+        Ok(AtomicFile { target: target.to_path_buf(), temp, size: 0 })
     }
 
     pub fn temp_path(&self) -> &Path {
         self.temp.path()
     }
 
-    /// Appends `bytes`, hashing them in the same pass.
+    /// Appends `bytes`.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.temp.as_file_mut().write_all(bytes).map_err(|e| IoError::from_io(&self.target, "write", e))?;
-        self.hasher.update(bytes);
         self.size += bytes.len() as u64;
         Ok(())
     }
 
-    /// Flushes (when `fsync`), renames over the target and flushes the folder.
-    pub fn commit(self, fsync: bool) -> Result<WriteSummary> {
-        let AtomicFile { target, temp, hasher, size } = self;
+    /// Flushes (when `fsync`), renames over the target and flushes the folder. Returns the size.
+    pub fn commit(self, fsync: bool) -> Result<u64> {
+        let AtomicFile { target, temp, size } = self;
         if fsync {
             temp.as_file().sync_all().map_err(|e| IoError::from_io(&target, "flush", e))?;
         }
@@ -75,7 +73,7 @@ impl AtomicFile {
         if fsync {
             sync_folder(&target)?;
         }
-        Ok(WriteSummary { sha256: hasher.finish(), size })
+        Ok(size)
     }
 }
 
@@ -109,18 +107,17 @@ pub fn write_file_atomic(
         let mut done = 0u64;
         for chunk in chunks {
             for slice in chunk.chunks(SLICE) {
-                file.temp.as_file_mut().write_all(slice).map_err(|e| IoError::from_io(target, "write", e))?;
+                file.write(slice)?;
                 done += slice.len() as u64;
                 progress(done, total);
             }
         }
         Ok::<_, IoError>(hashing.join().expect("hashing does not panic"))
     });
-    let digest = written?;
-    file.size = total;
-    let summary = file.commit(fsync)?;
+    let sha256 = written?;
+    let size = file.commit(fsync)?;
     progress(total, total);
-    Ok(WriteSummary { sha256: digest, size: summary.size })
+    Ok(WriteSummary { sha256, size })
 }
 
 #[cfg(test)]
@@ -152,15 +149,17 @@ mod tests {
     }
 
     #[test]
-    fn streaming_writes_hash_what_they_write() {
+    fn streaming_writes_appear_only_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("s.bin");
         let mut file = AtomicFile::create(&target).unwrap();
         assert!(file.temp_path().to_string_lossy().ends_with(TEMP_SUFFIX));
         file.write(b"abc").unwrap();
+        file.write(b"de").unwrap();
         assert!(!target.exists(), "nothing appears under the final name before commit");
-        let summary = file.commit(false).unwrap();
-        assert_eq!(to_hex(&summary.sha256), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(file.commit(false).unwrap(), 5);
+        assert_eq!(std::fs::read(&target).unwrap(), b"abcde");
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     #[test]
