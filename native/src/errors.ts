@@ -17,16 +17,43 @@ export type NativeErrorCode = (typeof NativeErrorCode)[keyof typeof NativeErrorC
 
 const knownCodes = new Set<string>(Object.values(NativeErrorCode));
 
-/** An I/O failure with a stable `code`, the `path` it concerns, and the underlying cause. */
-export class NativeError extends Error {
-  override readonly name = 'NativeError';
-  readonly code: NativeErrorCode;
-  readonly path: string | undefined;
+/** What an error says beyond its message: where, what was expected, what was found. */
+export interface CkptErrorDetails {
+  /** The file or location concerned. */
+  path?: string;
+  expected?: string;
+  found?: string;
+  cause?: unknown;
+}
 
-  constructor(code: NativeErrorCode, message: string, options: { path?: string; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+/**
+ * The base of every error ckpt throws. `code` is stable and machine-readable
+ * (`CKPT_NOT_FOUND`, `CKPT_FORMAT`, ...): match on it rather than on messages.
+ * It lives here, in the lowest package, so that every package's errors share it.
+ */
+export class CkptError extends Error {
+  override name = 'CkptError';
+  readonly code: string;
+  readonly path: string | undefined;
+  readonly expected: string | undefined;
+  readonly found: string | undefined;
+
+  constructor(code: string, message: string, details: CkptErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
-    this.path = options.path;
+    this.path = details.path;
+    this.expected = details.expected;
+    this.found = details.found;
+  }
+}
+
+/** An I/O failure from @ckpt/native, with one of the `NativeErrorCode`s. */
+export class NativeError extends CkptError {
+  override name = 'NativeError';
+  declare readonly code: NativeErrorCode;
+
+  constructor(code: NativeErrorCode, message: string, details: CkptErrorDetails = {}) {
+    super(code, message, details);
   }
 }
 

@@ -18,7 +18,7 @@ import type {
   WriteResult,
 } from './types.js';
 
-export { NativeError, NativeErrorCode } from './errors.js';
+export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from './errors.js';
 export { TEMP_SUFFIX } from './js-impl.js';
 export type {
   HashOptions,

@@ -1,0 +1,68 @@
+import { CkptError, type CkptErrorDetails } from '@ckpt/native';
+
+export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from '@ckpt/native';
+
+/** Stable codes of the errors defined here (native I/O errors have their own: `NativeErrorCode`). */
+export const ErrorCode = {
+  Format: 'CKPT_FORMAT',
+  Integrity: 'CKPT_INTEGRITY',
+  NotFound: 'CKPT_NOT_FOUND',
+  InvalidArgument: 'CKPT_INVALID_ARGUMENT',
+  Unsupported: 'CKPT_UNSUPPORTED',
+  Conflict: 'CKPT_CONFLICT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** A file is malformed or hostile: says what was expected, what was found, and where. */
+export class FormatError extends CkptError {
+  override name = 'FormatError';
+  constructor(message: string, details: CkptErrorDetails = {}) {
+    super(ErrorCode.Format, message, details);
+  }
+}
+
+/** Bytes do not match their recorded digest or size. */
+export class IntegrityError extends CkptError {
+  override name = 'IntegrityError';
+  constructor(message: string, details: CkptErrorDetails = {}) {
+    super(ErrorCode.Integrity, message, details);
+  }
+}
+
+/** A checkpoint, tensor, backend or file that was asked for does not exist. */
+export class NotFoundError extends CkptError {
+  override name = 'NotFoundError';
+  constructor(message: string, details: CkptErrorDetails = {}) {
+    super(ErrorCode.NotFound, message, details);
+  }
+}
+
+/** A caller passed something unusable: a bad option, a malformed tensor, a wrong type. */
+export class InvalidArgumentError extends CkptError {
+  override name = 'InvalidArgumentError';
+  constructor(message: string, details: CkptErrorDetails = {}) {
+    super(ErrorCode.InvalidArgument, message, details);
+  }
+}
+
+/** Valid, but not something this backend or build can do (a dtype a format lacks, say). */
+export class UnsupportedError extends CkptError {
+  override name = 'UnsupportedError';
+  constructor(message: string, details: CkptErrorDetails = {}) {
+    super(ErrorCode.Unsupported, message, details);
+  }
+}
+
+/** Two things collide: tensors sharing memory, two names flattening to one path. */
+export class ConflictError extends CkptError {
+  override name = 'ConflictError';
+  constructor(message: string, details: CkptErrorDetails = {}) {
+    super(ErrorCode.Conflict, message, details);
+  }
+}
+
+/** True when `error` is a ckpt error, with `code` when given. */
+export function isCkptError(error: unknown, code?: string): error is CkptError {
+  return error instanceof CkptError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+
+/**
+ * Runs a Python reference (numpy, safetensors, torch, ml_dtypes) for
+ * compatibility tests. The interpreter is `CKPT_PYTHON` or `python3`.
+ *
+ * Compatibility tests are real tests: when the interpreter or a module is
+ * missing they fail, saying what to install, unless `CKPT_SKIP_PYTHON=1`
+ * is set explicitly (for quick local runs).
+ */
+export const pythonCommand: string = process.env.CKPT_PYTHON ?? 'python3';
+
+export const skipPython: boolean = process.env.CKPT_SKIP_PYTHON === '1';
+
+export interface PythonRun {
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `script` with `args`, feeding `input` on stdin; throws with stderr when it fails. */
+export function runPython(script: string, args: readonly string[] = [], input?: string): PythonRun {
+  const result = spawnSync(pythonCommand, ['-c', script, ...args], {
+    input,
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
+  if (result.error) throw new Error(`could not run ${pythonCommand}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new Error(`${pythonCommand} failed (exit ${result.status}):\n${result.stderr}`);
+  }
+  return { stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs `script` with JSON on stdin and parses the JSON it prints. */
+export function runPythonJson<T = unknown>(script: string, input: unknown, args: readonly string[] = []): T {
+  return JSON.parse(runPython(script, args, JSON.stringify(input)).stdout) as T;
+}
+
+/** Throws, naming the modules to install, unless every module imports. */
+export function requirePythonModules(modules: readonly string[]): void {
+  const probe = spawnSync(pythonCommand, ['-c', modules.map((m) => `import ${m}`).join('; ')], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    throw new Error(
+      `compatibility tests need Python with ${modules.join(', ')} (${pythonCommand}: ${probe.stderr.trim() || probe.error?.message}); ` +
+        `install them (pip install ${modules.join(' ')}) or set CKPT_SKIP_PYTHON=1 to skip these tests`,
+    );
+  }
+}
