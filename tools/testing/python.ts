@@ -17,9 +17,18 @@ export interface PythonRun {
   stderr: string;
 }
 
-/** Runs `script` with `args`, feeding `input` on stdin; throws with stderr when it fails. */
+/** Runs `script` (code) with `args`, feeding `input` on stdin; throws with stderr when it fails. */
 export function runPython(script: string, args: readonly string[] = [], input?: string): PythonRun {
-  const result = spawnSync(pythonCommand, ['-c', script, ...args], {
+  return run(['-c', script, ...args], input);
+}
+
+/** Runs the Python file at `path` with `args`, feeding `input` on stdin. */
+export function runPythonFile(path: string, args: readonly string[] = [], input?: string): PythonRun {
+  return run([path, ...args], input);
+}
+
+function run(argv: string[], input: string | undefined): PythonRun {
+  const result = spawnSync(pythonCommand, argv, {
     input,
     encoding: 'utf8',
     maxBuffer: 1 << 30,

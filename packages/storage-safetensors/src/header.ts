@@ -1,0 +1,259 @@
+/**
+ * Parsing and validating a safetensors header, rule for rule as the reference
+ * (huggingface/safetensors `tensor.rs`), with every size checked before use.
+ * Everything after this module trusts what it returns.
+ */
+import { byteLengthOf, type DType, FormatError, isDType } from '@ckpt/core';
+
+/** The reference refuses headers over this many bytes. */
+export const MAX_HEADER_BYTES = 100_000_000;
+export const LENGTH_PREFIX_BYTES = 8;
+
+export interface HeaderEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Offsets relative to the data section. */
+  begin: number;
+  end: number;
+}
+
+export interface ParsedHeader {
+  /** N: bytes of JSON (with padding) after the 8-byte length. */
+  headerLength: number;
+  /** Where tensor data starts in the file: 8 + N. */
+  dataStart: number;
+  /** Entries in file order (by offset). */
+  entries: HeaderEntry[];
+  metadata: Record<string, string> | undefined;
+}
+
+/**
+ * The header length in the first 8 bytes, checked against the limit and the
+ * file size. Returns N.
+ */
+export function readHeaderLength(prefix: Uint8Array, fileSize: number, path: string): number {
+  if (fileSize < LENGTH_PREFIX_BYTES || prefix.byteLength < LENGTH_PREFIX_BYTES) {
+    throw new FormatError(`not a safetensors file: it has ${fileSize} bytes, fewer than the 8-byte header length`, {
+      path,
+      expected: 'at least 8 bytes',
+      found: `${fileSize} bytes`,
+    });
+  }
+  const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (length > BigInt(MAX_HEADER_BYTES)) {
+    throw new FormatError(`safetensors header length ${length} exceeds the ${MAX_HEADER_BYTES}-byte limit`, {
+      path,
+      expected: `at most ${MAX_HEADER_BYTES}`,
+      found: length.toString(),
+    });
+  }
+  const n = Number(length);
+  if (LENGTH_PREFIX_BYTES + n > fileSize) {
+    throw new FormatError(`safetensors header length ${n} runs past the end of the ${fileSize}-byte file`, {
+      path,
+      expected: `at most ${fileSize - LENGTH_PREFIX_BYTES}`,
+      found: String(n),
+    });
+  }
+  return n;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/** Parses the N header bytes and validates every entry against the file size. */
+export function parseHeader(bytes: Uint8Array, fileSize: number, path: string): ParsedHeader {
+  const headerLength = bytes.byteLength;
+  const fail = (message: string, details: { expected?: string; found?: string } = {}) =>
+    new FormatError(message, { path, ...details });
+
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw fail('safetensors header is not valid UTF-8');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw fail(`safetensors header is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw fail('safetensors header is not a JSON object', { expected: 'an object', found: describeJson(json) });
+  }
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate !== undefined) {
+    throw fail(`safetensors header names ${JSON.stringify(duplicate)} twice`, { found: duplicate });
+  }
+
+  let metadata: Record<string, string> | undefined;
+  const entries: HeaderEntry[] = [];
+  for (const [name, value] of Object.entries(json)) {
+    if (name === '__metadata__') {
+      metadata = parseMetadata(value, fail);
+      continue;
+    }
+    entries.push(parseEntry(name, value, fail));
+  }
+
+  // Tensors must tile the data section exactly: sorted by offset, each
+  // starting where the previous ended, the last ending at the end of the file.
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let position = 0;
+  for (const entry of entries) {
+    if (entry.begin !== position) {
+      const what = entry.begin > position ? 'leaves a gap' : 'overlaps the previous tensor';
+      throw fail(`tensor ${JSON.stringify(entry.name)} starts at data byte ${entry.begin}: it ${what}`, {
+        expected: `data_offsets starting at ${position}`,
+        found: `[${entry.begin}, ${entry.end}]`,
+      });
+    }
+    position = entry.end;
+  }
+  const dataStart = LENGTH_PREFIX_BYTES + headerLength;
+  const expectedSize = dataStart + position;
+  if (expectedSize > fileSize) {
+    throw fail(`tensor data runs past the end of the file: it needs ${expectedSize} bytes, the file has ${fileSize}`, {
+      expected: `${expectedSize} bytes`,
+      found: `${fileSize} bytes`,
+    });
+  }
+  if (expectedSize < fileSize) {
+    throw fail(`the file has ${fileSize - expectedSize} trailing bytes after the last tensor`, {
+      expected: `${expectedSize} bytes`,
+      found: `${fileSize} bytes`,
+    });
+  }
+  return { headerLength, dataStart, entries, metadata };
+}
+
+type Fail = (message: string, details?: { expected?: string; found?: string }) => FormatError;
+
+function parseMetadata(value: unknown, fail: Fail): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw fail('safetensors __metadata__ is not an object of strings', { found: describeJson(value) });
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'string') {
+      throw fail(`safetensors __metadata__ values must be strings; ${JSON.stringify(key)} holds ${describeJson(v)}`, {
+        expected: 'a string',
+        found: describeJson(v),
+      });
+    }
+  }
+  return value as Record<string, string>;
+}
+
+function parseEntry(name: string, value: unknown, fail: Fail): HeaderEntry {
+  const where = `tensor ${JSON.stringify(name)}`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw fail(`${where} is not described by an object`, { found: describeJson(value) });
+  }
+  const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
+  if (!isDType(dtype) || dtype === 'C128') {
+    throw fail(`${where} has an unknown dtype ${JSON.stringify(dtype)}`, { found: JSON.stringify(dtype) });
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d))) {
+    throw fail(`${where} has a shape that is not a list of integers`, { found: JSON.stringify(shape) });
+  }
+  if (shape.some((d: number) => d < 0)) {
+    throw fail(`${where} has a negative dimension in shape [${shape.join(', ')}]`, { found: JSON.stringify(shape) });
+  }
+  // Count in 64 bits as the reference does, so overflow is named as such.
+  let count = 1n;
+  for (const d of shape as number[]) {
+    count *= BigInt(d);
+    if (count >= 2n ** 64n) throw fail(`${where} shape [${shape.join(', ')}] overflows 64 bits`);
+  }
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
+  ) {
+    throw fail(`${where} has data_offsets that are not two non-negative integers`, {
+      found: JSON.stringify(offsets),
+    });
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end < begin) throw fail(`${where} has data_offsets that end before they begin`, { found: `[${begin}, ${end}]` });
+  let expected: number;
+  try {
+    expected = byteLengthOf(dtype, shape);
+  } catch {
+    throw fail(`${where} shape [${shape.join(', ')}] of ${dtype} is too large or not a whole number of bytes`);
+  }
+  if (end - begin !== expected) {
+    throw fail(
+      `${where}: ${dtype} of shape [${shape.join(', ')}] takes ${expected} bytes, data_offsets span ${end - begin}`,
+      {
+        expected: `${expected} bytes`,
+        found: `${end - begin} bytes`,
+      },
+    );
+  }
+  return { name, dtype, shape: shape as number[], begin, end };
+}
+
+/**
+ * The first key that appears twice at the top level of a (valid) JSON object.
+ * JSON.parse keeps the last silently; a header must not hide a tensor that way.
+ */
+export function firstDuplicateKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let i = skipSpace(text, 0);
+  if (text[i] !== '{') return undefined;
+  i = skipSpace(text, i + 1);
+  while (i < text.length && text[i] !== '}') {
+    const keyEnd = skipString(text, i);
+    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    if (seen.has(key)) return key;
+    seen.add(key);
+    i = skipSpace(text, keyEnd) + 1; // past ':'
+    i = skipValue(text, skipSpace(text, i));
+    i = skipSpace(text, i);
+    if (text[i] === ',') i = skipSpace(text, i + 1);
+  }
+  return undefined;
+}
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length && (text[i] === ' ' || text[i] === '\n' || text[i] === '\r' || text[i] === '\t')) i++;
+  return i;
+}
+
+/** From an opening quote to just past the closing one. */
+function skipString(text: string, i: number): number {
+  for (i += 1; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === '"') return i + 1;
+  }
+  return i;
+}
+
+/** Past one value: strings, nested objects and arrays (iteratively: no recursion), or a literal. */
+function skipValue(text: string, i: number): number {
+  let depth = 0;
+  for (; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      i = skipString(text, i) - 1;
+      if (depth === 0) return i + 1;
+    } else if (c === '{' || c === '[') {
+      depth++;
+    } else if (c === '}' || c === ']') {
+      if (depth === 0) return i;
+      depth--;
+      if (depth === 0) return i + 1;
+    } else if (depth === 0 && c === ',') {
+      return i;
+    }
+  }
+  return i;
+}

@@ -1,0 +1,143 @@
+import { open } from 'node:fs/promises';
+import { type DType, NotFoundError, type Tensor, tensor } from '@ckpt/core';
+import { type MappedFile, mapFile, NativeError } from '@ckpt/native';
+import { type HeaderEntry, LENGTH_PREFIX_BYTES, type ParsedHeader, parseHeader, readHeaderLength } from './header.js';
+
+export interface TensorEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  byteLength: number;
+  /** Absolute byte offset of the tensor's data in the file. */
+  offset: number;
+}
+
+/** Reads and validates the header of a safetensors file, touching no tensor bytes. */
+export async function readHeader(path: string): Promise<ParsedHeader & { fileSize: number }> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw translate(error, path);
+  }
+  try {
+    const stats = await handle.stat();
+    if (stats.isDirectory()) {
+      throw new NativeError('CKPT_IS_DIRECTORY', `expected a file but found a directory: ${path}`, { path });
+    }
+    const prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
+    await handle.read(prefix, 0, LENGTH_PREFIX_BYTES, 0);
+    const headerLength = readHeaderLength(prefix, stats.size, path);
+    const bytes = new Uint8Array(headerLength);
+    const { bytesRead } = await handle.read(bytes, 0, headerLength, LENGTH_PREFIX_BYTES);
+    return { ...parseHeader(bytes.subarray(0, bytesRead), stats.size, path), fileSize: stats.size };
+  } finally {
+    await handle.close();
+  }
+}
+
+function translate(error: unknown, path: string): unknown {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return new NativeError('CKPT_NOT_FOUND', `file not found: ${path}`, { path, cause: error });
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new NativeError('CKPT_PERMISSION_DENIED', `permission denied while trying to open ${path}`, {
+      path,
+      cause: error,
+    });
+  }
+  if (code === 'EISDIR') {
+    return new NativeError('CKPT_IS_DIRECTORY', `expected a file but found a directory: ${path}`, { path });
+  }
+  return error;
+}
+
+function toEntry(entry: HeaderEntry, dataStart: number): TensorEntry {
+  return {
+    name: entry.name,
+    dtype: entry.dtype,
+    shape: entry.shape,
+    byteLength: entry.end - entry.begin,
+    offset: dataStart + entry.begin,
+  };
+}
+
+/**
+ * An open safetensors file. The header is read and validated on open; the
+ * file is mapped on first tensor access, once, and every tensor is a view of
+ * that mapping (or a copy with `copy: true`).
+ */
+export class SafetensorsFile {
+  readonly path: string;
+  readonly fileSize: number;
+  readonly metadata: Record<string, string>;
+  /** Tensors in file order. */
+  readonly tensors: readonly TensorEntry[];
+  readonly #byName: Map<string, TensorEntry>;
+  readonly #copy: boolean;
+  #mapped: MappedFile | undefined;
+
+  private constructor(path: string, header: ParsedHeader & { fileSize: number }, copy: boolean) {
+    this.path = path;
+    this.fileSize = header.fileSize;
+    this.metadata = header.metadata ?? {};
+    this.tensors = header.entries.map((e) => toEntry(e, header.dataStart));
+    this.#byName = new Map(this.tensors.map((t) => [t.name, t]));
+    this.#copy = copy;
+  }
+
+  static async open(path: string, options: { copy?: boolean } = {}): Promise<SafetensorsFile> {
+    return new SafetensorsFile(path, await readHeader(path), options.copy ?? false);
+  }
+
+  get names(): string[] {
+    return this.tensors.map((t) => t.name);
+  }
+
+  has(name: string): boolean {
+    return this.#byName.has(name);
+  }
+
+  /** Whether tensors are views of the mapping rather than copies. */
+  get zeroCopy(): boolean {
+    return !this.#copy && this.#map().zeroCopy;
+  }
+
+  #map(): MappedFile {
+    if (!this.#mapped) {
+      const mapped = mapFile(this.path, { copy: this.#copy });
+      // The header was validated against the size seen then: a file replaced
+      // or resized since must not be read with it.
+      if (mapped.size !== this.fileSize) {
+        mapped.close();
+        throw new NativeError('CKPT_FILE_CHANGED', `file changed after its header was read: ${this.path}`, {
+          path: this.path,
+          expected: `${this.fileSize} bytes`,
+          found: `${mapped.size} bytes`,
+        });
+      }
+      this.#mapped = mapped;
+    }
+    return this.#mapped;
+  }
+
+  tensor(name: string): Tensor {
+    const entry = this.#byName.get(name);
+    if (!entry) {
+      throw new NotFoundError(`no tensor named ${JSON.stringify(name)} in ${this.path}`, {
+        path: this.path,
+        found: name,
+      });
+    }
+    return tensor(entry.dtype, entry.shape, this.#map().view(entry.offset, entry.byteLength));
+  }
+
+  /** Releases the mapping handle; tensors already taken stay valid. */
+  close(): void {
+    this.#mapped?.close();
+    this.#mapped = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
