@@ -11,7 +11,7 @@ import type {
   WriteOptions,
   WriteResult,
 } from './types.js';
-import { checkView, closedError } from './views.js';
+import { checkView, closedError, MAX_VIEW_BYTES } from './views.js';
 
 /** Runs a binding call, turning its errors into NativeErrors. */
 function call<T>(fn: () => T, path?: string): T {
@@ -55,10 +55,22 @@ async function callWithProgress<T>(
 
 type NativeMappedHandle = InstanceType<Binding['NativeMappedFile']>;
 
+/** Zero-copy windows span at most one view's limit and start every half of that. */
+const WINDOW_BYTES = Math.min(MAX_VIEW_BYTES, 2 ** 32);
+const WINDOW_STRIDE = WINDOW_BYTES / 2;
+
+/**
+ * Views are Uint8Arrays over a few external ArrayBuffers ("windows") of the
+ * mapping, made by the binding's `buffer()`: one window for files up to 4 GiB,
+ * overlapping windows every 2 GiB above that, so any view up to 2 GiB lies
+ * inside one; a longer view gets its own buffer. Where external buffers are
+ * forbidden, or with `copy`, each view is a copy made natively.
+ */
 class NativeMapped implements MappedFile {
-  readonly zeroCopy: boolean;
   readonly size: number;
+  #copy: boolean;
   #inner: NativeMappedHandle | undefined;
+  readonly #windows = new Map<number, ArrayBuffer>();
 
   constructor(
     binding: Binding,
@@ -67,7 +79,12 @@ class NativeMapped implements MappedFile {
   ) {
     this.#inner = call(() => binding.NativeMappedFile.open(path, copy), path);
     this.size = this.#inner.size;
-    this.zeroCopy = !copy;
+    this.#copy = copy;
+  }
+
+  get zeroCopy(): boolean {
+    if (!this.#copy && this.size > 0 && this.#windows.size === 0 && this.#inner) this.#window(0);
+    return !this.#copy;
   }
 
   get closed(): boolean {
@@ -79,10 +96,39 @@ class NativeMapped implements MappedFile {
     return this.#inner;
   }
 
+  /** The window holding `[offset, offset + length)`, or undefined when copies are in use. */
+  #window(offset: number, length = 0): { buffer: ArrayBuffer; start: number } | undefined {
+    const inner = this.#open();
+    const index = this.size <= WINDOW_BYTES ? 0 : Math.floor(offset / WINDOW_STRIDE);
+    const start = index * WINDOW_STRIDE;
+    const end = Math.min(this.size, start + WINDOW_BYTES);
+    if (offset + length > end) {
+      // Longer than a window allows: a buffer of its own.
+      const own = call(() => inner.buffer(offset, length), this.path);
+      return own ? { buffer: own, start: offset } : this.#useCopies();
+    }
+    let buffer = this.#windows.get(index);
+    if (!buffer) {
+      const made = call(() => inner.buffer(start, end - start), this.path);
+      if (!made) return this.#useCopies();
+      buffer = made;
+      this.#windows.set(index, buffer);
+    }
+    return { buffer, start };
+  }
+
+  #useCopies(): undefined {
+    this.#copy = true; // the runtime forbids external buffers
+    return undefined;
+  }
+
   view(offset: number, length: number): Uint8Array {
     const inner = this.#open();
     checkView(this.path, this.size, offset, length);
-    return call(() => inner.view(offset, length), this.path);
+    if (length === 0) return new Uint8Array(0);
+    const window = this.#copy ? undefined : this.#window(offset, length);
+    if (window) return new Uint8Array(window.buffer, offset - window.start, length);
+    return call(() => inner.copyRange(offset, length), this.path);
   }
 
   truncated(): boolean {
@@ -98,6 +144,7 @@ class NativeMapped implements MappedFile {
   close(): void {
     this.#inner?.close();
     this.#inner = undefined;
+    this.#windows.clear();
   }
 
   [Symbol.dispose](): void {

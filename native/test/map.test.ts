@@ -152,6 +152,14 @@ describe('zero-copy views (native)', () => {
     expect(mapped(path)).toBe(false);
   });
 
+  it('share one external buffer instead of making one per view', () => {
+    const { path } = writeRandom(dir, 'one-window', 1 << 20);
+    using file = native.mapFile(path);
+    const views = [file.view(0, 10), file.view(500_000, 10), file.view((1 << 20) - 10, 10)];
+    expect(new Set(views.map((v) => v.buffer)).size).toBe(1);
+    expect(views[1]?.byteOffset).toBe(500_000);
+  });
+
   it('can be the same range many times over', () => {
     const { path, bytes } = writeRandom(dir, 'repeat', 4096);
     using file = native.mapFile(path);

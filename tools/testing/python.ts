@@ -1,14 +1,20 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Runs a Python reference (numpy, safetensors, torch, ml_dtypes) for
- * compatibility tests. The interpreter is `CKPT_PYTHON` or `python3`.
+ * compatibility tests. The interpreter is `CKPT_PYTHON`, else the project's
+ * tools/python/.venv (made by `npm test` from tools/python/requirements.txt),
+ * else `python3`.
  *
  * Compatibility tests are real tests: when the interpreter or a module is
  * missing they fail, saying what to install, unless `CKPT_SKIP_PYTHON=1`
  * is set explicitly (for quick local runs).
  */
-export const pythonCommand: string = process.env.CKPT_PYTHON ?? 'python3';
+const projectVenv = fileURLToPath(new URL('../python/.venv/bin/python', import.meta.url));
+
+export const pythonCommand: string = process.env.CKPT_PYTHON ?? (existsSync(projectVenv) ? projectVenv : 'python3');
 
 export const skipPython: boolean = process.env.CKPT_SKIP_PYTHON === '1';
 

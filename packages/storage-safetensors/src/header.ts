@@ -88,7 +88,7 @@ export function parseHeader(bytes: Uint8Array, fileSize: number, path: string): 
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw fail('safetensors header is not a JSON object', { expected: 'an object', found: describeJson(json) });
   }
-  const duplicate = firstDuplicateKey(text);
+  const duplicate = firstDuplicateKey(text, Object.keys(json).length);
   if (duplicate !== undefined) {
     throw fail(`safetensors header names ${JSON.stringify(duplicate)} twice`, { found: duplicate });
   }
@@ -166,11 +166,14 @@ function parseEntry(name: string, value: unknown, fail: Fail): HeaderEntry {
   if (shape.some((d: number) => d < 0)) {
     throw fail(`${where} has a negative dimension in shape [${shape.join(', ')}]`, { found: JSON.stringify(shape) });
   }
-  // Count in 64 bits as the reference does, so overflow is named as such.
-  let count = 1n;
-  for (const d of shape as number[]) {
-    count *= BigInt(d);
-    if (count >= 2n ** 64n) throw fail(`${where} shape [${shape.join(', ')}] overflows 64 bits`);
+  // Overflow is named as the reference names it: past 64 bits (counted exactly only when past 2^53).
+  const approximate = (shape as number[]).reduce((n, d) => n * d, 1);
+  if (!Number.isSafeInteger(approximate)) {
+    let count = 1n;
+    for (const d of shape as number[]) {
+      count *= BigInt(d);
+      if (count >= 2n ** 64n) throw fail(`${where} shape [${shape.join(', ')}] overflows 64 bits`);
+    }
   }
   if (
     !Array.isArray(offsets) ||
@@ -203,57 +206,65 @@ function parseEntry(name: string, value: unknown, fail: Fail): HeaderEntry {
 
 /**
  * The first key that appears twice at the top level of a (valid) JSON object.
- * JSON.parse keeps the last silently; a header must not hide a tensor that way.
+ * JSON.parse keeps the last silently; a header must not hide a tensor that
+ * way. `parsedKeys` is how many keys JSON.parse kept: when the text has as
+ * many top-level members there is no duplicate, and no key needs decoding.
  */
-export function firstDuplicateKey(text: string): string | undefined {
+export function firstDuplicateKey(text: string, parsedKeys?: number): string | undefined {
+  const spans = topLevelKeySpans(text);
+  if (parsedKeys !== undefined && spans.length === parsedKeys) return undefined;
   const seen = new Set<string>();
-  let i = skipSpace(text, 0);
-  if (text[i] !== '{') return undefined;
-  i = skipSpace(text, i + 1);
-  while (i < text.length && text[i] !== '}') {
-    const keyEnd = skipString(text, i);
-    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+  for (const [start, end] of spans) {
+    const key = JSON.parse(text.slice(start, end)) as string;
     if (seen.has(key)) return key;
     seen.add(key);
-    i = skipSpace(text, keyEnd) + 1; // past ':'
-    i = skipValue(text, skipSpace(text, i));
-    i = skipSpace(text, i);
-    if (text[i] === ',') i = skipSpace(text, i + 1);
   }
   return undefined;
 }
 
-function skipSpace(text: string, i: number): number {
-  while (i < text.length && (text[i] === ' ' || text[i] === '\n' || text[i] === '\r' || text[i] === '\t')) i++;
-  return i;
-}
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
 
-/** From an opening quote to just past the closing one. */
-function skipString(text: string, i: number): number {
-  for (i += 1; i < text.length; i++) {
-    if (text[i] === '\\') i++;
-    else if (text[i] === '"') return i + 1;
+/** Just past the closing quote of the string starting at `i`. */
+function stringEnd(text: string, i: number): number {
+  let j = i;
+  for (;;) {
+    j = text.indexOf('"', j + 1);
+    if (j < 0) return text.length;
+    let backslashes = 0;
+    while (text.charCodeAt(j - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return j + 1;
   }
-  return i;
 }
 
-/** Past one value: strings, nested objects and arrays (iteratively: no recursion), or a literal. */
-function skipValue(text: string, i: number): number {
+/** [start, end) of every top-level key's string token, scanning iteratively (no recursion). */
+function topLevelKeySpans(text: string): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
   let depth = 0;
-  for (; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      i = skipString(text, i) - 1;
-      if (depth === 0) return i + 1;
-    } else if (c === '{' || c === '[') {
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = stringEnd(text, i);
+      if (depth === 1 && expectKey) spans.push([i, end]);
+      expectKey = false;
+      i = end - 1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       depth++;
-    } else if (c === '}' || c === ']') {
-      if (depth === 0) return i;
+      expectKey = depth === 1;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       depth--;
-      if (depth === 0) return i + 1;
-    } else if (depth === 0 && c === ',') {
-      return i;
+    } else if (c === COMMA) {
+      expectKey = depth === 1;
+    } else if (c === COLON) {
+      expectKey = false;
     }
   }
-  return i;
+  return spans;
 }

@@ -12,6 +12,9 @@ export interface TensorEntry {
   offset: number;
 }
 
+/** Bytes read with the first read: the length prefix and, usually, the whole header. */
+const FIRST_READ = 64 * 1024;
+
 /** Reads and validates the header of a safetensors file, touching no tensor bytes. */
 export async function readHeader(path: string): Promise<ParsedHeader & { fileSize: number }> {
   let handle: Awaited<ReturnType<typeof open>>;
@@ -21,16 +24,19 @@ export async function readHeader(path: string): Promise<ParsedHeader & { fileSiz
     throw translate(error, path);
   }
   try {
-    const stats = await handle.stat();
+    const first = new Uint8Array(FIRST_READ);
+    const [stats, { bytesRead }] = await Promise.all([handle.stat(), handle.read(first, 0, FIRST_READ, 0)]);
     if (stats.isDirectory()) {
       throw new NativeError('CKPT_IS_DIRECTORY', `expected a file but found a directory: ${path}`, { path });
     }
-    const prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
-    await handle.read(prefix, 0, LENGTH_PREFIX_BYTES, 0);
-    const headerLength = readHeaderLength(prefix, stats.size, path);
-    const bytes = new Uint8Array(headerLength);
-    const { bytesRead } = await handle.read(bytes, 0, headerLength, LENGTH_PREFIX_BYTES);
-    return { ...parseHeader(bytes.subarray(0, bytesRead), stats.size, path), fileSize: stats.size };
+    const headerLength = readHeaderLength(first.subarray(0, bytesRead), stats.size, path);
+    let bytes = first.subarray(LENGTH_PREFIX_BYTES, LENGTH_PREFIX_BYTES + headerLength);
+    if (bytes.byteLength < headerLength) {
+      bytes = new Uint8Array(headerLength);
+      const rest = await handle.read(bytes, 0, headerLength, LENGTH_PREFIX_BYTES);
+      bytes = bytes.subarray(0, rest.bytesRead);
+    }
+    return { ...parseHeader(bytes, stats.size, path), fileSize: stats.size };
   } finally {
     await handle.close();
   }

@@ -123,3 +123,13 @@ describe('malformed and hostile headers', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(50 << 20);
   });
 });
+
+describe('the duplicate-name scan', () => {
+  it('sees through escapes and nesting', async () => {
+    const { firstDuplicateKey } = await import('../src/index.js');
+    expect(firstDuplicateKey('{"a\\"b":1,"a\\\\":{"a\\"b":2},"c":[{"c":1}]}')).toBeUndefined();
+    expect(firstDuplicateKey('{"x":{"y":"}"},"z":1,"x":2}')).toBe('x');
+    expect(firstDuplicateKey('{"\\u0061":1,"a":2}')).toBe('a');
+    expect(firstDuplicateKey('{ "a" : 1 , "b" : [ "a" , "a" ] }')).toBeUndefined();
+  });
+});

@@ -215,25 +215,62 @@ impl NativeMappedFile {
         self.inner.as_ref().ok_or_else(|| invalid("the mapped file is closed".into()))
     }
 
-    /// The bytes `[offset, offset + length)`; a zero-copy view that keeps the mapping alive.
+    /// The bytes `[offset, offset + length)`, copied out of the mapping (the path
+    /// for runtimes that forbid external buffers, and for `copy: true`).
     #[napi]
-    pub fn view<'env>(&self, env: &'env Env, offset: f64, length: f64) -> Result<Uint8ArraySlice<'env>> {
+    pub fn copy_range<'env>(&self, env: &'env Env, offset: f64, length: f64) -> Result<Uint8ArraySlice<'env>> {
         let map = self.mapped()?;
         let (offset, length) = (to_u64(offset, "offset")?, to_u64(length, "length")?);
         let bytes = map.range(offset, length).map_err(to_js_error)?;
         if bytes.is_empty() {
             return Uint8ArraySlice::from_data(env, Vec::<u8>::new());
         }
-        if self.copy {
-            return Uint8ArraySlice::copy_from(env, bytes);
+        Uint8ArraySlice::copy_from(env, bytes)
+    }
+
+    /// An external ArrayBuffer over `[offset, offset + length)` of the mapping,
+    /// for zero-copy views made in JavaScript; it holds the mapping until it is
+    /// garbage-collected. Null where the runtime forbids external buffers
+    /// (Electron): use `copyRange` then.
+    ///
+    /// The wrapper asks for a few large windows rather than one buffer per
+    /// view: V8 counts every external buffer's length as memory pressure, and a
+    /// thousand views of a 2 GiB file would set off a collection for each.
+    /// Windows stay within the runtime's buffer limit (4 GiB on Node 20):
+    /// Node builds external ArrayBuffers as Buffers and refuses longer ones.
+    #[napi(ts_return_type = "ArrayBuffer | null")]
+    pub fn buffer(&self, env: &Env, offset: f64, length: f64) -> Result<Option<ArrayBuffer<'_>>> {
+        let map = self.mapped()?;
+        let (offset, length) = (to_u64(offset, "offset")?, to_u64(length, "length")?);
+        let bytes = map.range(offset, length).map_err(to_js_error)?;
+        if bytes.is_empty() || self.copy {
+            return Ok(None);
         }
-        let keep_alive = Arc::clone(map);
-        // Safety: the pointer stays valid while `keep_alive` holds the mapping;
-        // the finalizer drops it when the view is garbage-collected. Runtimes
-        // that forbid external buffers (Electron) get a copy from napi-rs.
-        unsafe {
-            Uint8ArraySlice::from_external(env, bytes.as_ptr() as *mut u8, bytes.len(), keep_alive, |_, map| drop(map))
+        let keep_alive = Box::into_raw(Box::new(Arc::clone(map)));
+        let mut value = std::ptr::null_mut();
+        // Safety: the memory stays mapped while `keep_alive` lives; the
+        // finalizer frees it when the ArrayBuffer is collected.
+        let status = unsafe {
+            napi::sys::napi_create_external_arraybuffer(
+                env.raw(),
+                bytes.as_ptr() as *mut std::ffi::c_void,
+                bytes.len(),
+                Some(release_mapping),
+                keep_alive.cast(),
+                &mut value,
+            )
+        };
+        if status == napi::sys::Status::napi_no_external_buffers_allowed {
+            // Refused up front, before taking ownership of the hint.
+            drop(unsafe { Box::from_raw(keep_alive) });
+            return Ok(None);
         }
+        if status != napi::sys::Status::napi_ok {
+            // Node may already have run the finalizer on this path; freeing the
+            // hint here could free it twice, so it is left to leak.
+            return Err(Error::new(Status::GenericFailure, "could not create an external ArrayBuffer"));
+        }
+        Ok(Some(unsafe { ArrayBuffer::from_napi_value(env.raw(), value)? }))
     }
 
     /// True once a read hit a page the file no longer has (it shrank while mapped).
@@ -253,6 +290,14 @@ impl NativeMappedFile {
     pub fn close(&mut self) {
         self.inner = None;
     }
+}
+
+unsafe extern "C" fn release_mapping(
+    _env: napi::sys::napi_env,
+    _data: *mut std::ffi::c_void,
+    hint: *mut std::ffi::c_void,
+) {
+    drop(unsafe { Box::from_raw(hint.cast::<Arc<MappedFile>>()) });
 }
 
 fn to_u64(value: f64, name: &str) -> Result<u64> {
