@@ -6,7 +6,7 @@
  *
  * In the structure, a tensor is `{"$tensor": name}`; values JSON cannot hold
  * are tagged: `$float` ("NaN", "Infinity", "-Infinity", "-0"), `$bigint`,
- * `$bytes` (base64), `$undefined`, `$tuple`, `$map` (entry pairs), and
+ * `$bytes` (base64), `$undefined`, `$tuple`, `$set`, `$map` (entry pairs), and
  * `$object` (entry pairs, for records whose keys start with `$`).
  */
 import { FormatError } from './errors.js';
@@ -59,6 +59,7 @@ function encode(value: StateValue, path: string): JsonValue {
   if (value instanceof Tuple) return { $tuple: value.map((v, i) => encode(v, joinPath(path, i))) };
   if (Array.isArray(value)) return value.map((v, i) => encode(v, joinPath(path, i)));
   if (value instanceof Map) return { $map: [...value].map(([k, v]) => [encodeKey(k), encode(v, joinPath(path, k))]) };
+  if (value instanceof Set) return { $set: [...value].map((v, i) => encode(v, joinPath(path, i))) };
   if (isPlainObject(value)) {
     const entries = Object.entries(value);
     if (entries.some(([k]) => k.startsWith('$'))) {
@@ -144,6 +145,9 @@ function decode(value: JsonValue, lookup: (name: string) => Tensor | undefined):
     case '$tuple':
       if (!Array.isArray(inner)) throw bad('$tuple must be a list');
       return Tuple.of(...inner.map((v) => decode(v, lookup)));
+    case '$set':
+      if (!Array.isArray(inner)) throw bad('$set must be a list');
+      return new Set(inner.map((v) => decode(v, lookup)));
     case '$map':
       return new Map(pairs(inner, '$map').map(([k, v]) => [decodeKey(k), decode(v, lookup)]));
     case '$object': {

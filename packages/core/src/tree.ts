@@ -29,6 +29,7 @@ export type StateValue =
   | StateValue[]
   | Tuple
   | Map<StateKey, StateValue>
+  | Set<StateValue>
   | StateObject;
 
 export interface StateObject {
@@ -49,6 +50,7 @@ export function childrenOf(value: StateValue): Array<[StateKey, StateValue]> | u
   if (isTensor(value) || value instanceof Uint8Array) return undefined;
   if (Array.isArray(value)) return value.map((v, i) => [i, v]);
   if (value instanceof Map) return [...value.entries()];
+  if (value instanceof Set) return [...value].map((v, i) => [i, v]);
   if (isPlainObject(value)) return Object.entries(value);
   return undefined;
 }
@@ -136,6 +138,7 @@ export function mapTensors(tree: StateValue, map: (tensor: Tensor, path: string)
   if (tree instanceof Map) {
     return new Map([...tree].map(([k, v]) => [k, mapTensors(v, map, join(k))] as [StateKey, StateValue]));
   }
+  if (tree instanceof Set) return new Set([...tree].map((v, i) => mapTensors(v, map, join(i))));
   if (isPlainObject(tree)) {
     return Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, mapTensors(v, map, join(k))]));
   }
@@ -166,7 +169,7 @@ export function assertStateTree(tree: unknown, where = 'state'): asserts tree is
       }
     }
     throw new InvalidArgumentError(`${path} cannot be stored in a checkpoint`, {
-      expected: 'a tensor, number, bigint, string, boolean, null, bytes, array, Tuple, Map or plain object',
+      expected: 'a tensor, number, bigint, string, boolean, null, bytes, array, Tuple, Map, Set or plain object',
       found: typeof value === 'object' ? Object.prototype.toString.call(value) : typeof value,
     });
   };
