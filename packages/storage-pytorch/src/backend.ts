@@ -24,7 +24,7 @@ export const BIN_INDEX_SUFFIX = '.bin.index.json';
 
 export interface TorchLoadOptions extends TorchReadOptions {}
 
-function asTree(value: StateValue, path: string): StateTree {
+function asTree(value: StateValue): StateTree {
   if (isPlainObject(value)) return value;
   if (value instanceof Map && [...value.keys()].every((k) => typeof k === 'string')) {
     return Object.fromEntries(value) as StateTree;
@@ -69,7 +69,7 @@ async function loadSharded(path: string, options: TorchLoadOptions): Promise<Loa
   for (const file of new Set(weightMap.values())) {
     const shard = readTorch(join(dirname(path), file), options);
     zeroCopy &&= shard.zeroCopy;
-    shards.set(file, asTree(shard.value, file));
+    shards.set(file, asTree(shard.value));
   }
   const state: StateTree = {};
   for (const [name, file] of weightMap) {
@@ -85,7 +85,7 @@ async function load(path: string, options: TorchLoadOptions = {}): Promise<Loade
   if (path.endsWith(BIN_INDEX_SUFFIX)) return loadSharded(path, options);
   const file = readTorch(path, options);
   return {
-    state: asTree(file.value, path),
+    state: asTree(file.value),
     metadata: metadataOf(file.value, file.metadata),
     format: 'pytorch',
     zeroCopy: file.zeroCopy,

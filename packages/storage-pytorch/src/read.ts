@@ -7,11 +7,11 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type DType, dtypeInfo, FormatError, type StateValue, type Tensor } from '@ckpt/core';
 import { mapFile, NativeError } from '@ckpt/native';
 import { type AllowListOptions, createResolver } from './allow-list.js';
+import { referencedGlobals } from './pickle/scan.js';
 import {
   type Fail,
   GlobalRef,
   PyTuple,
-  pickleEnd,
   type UnpicklerHooks,
   UnsafePickleError,
   unpickleFrom,
@@ -217,6 +217,13 @@ function readLegacy(source: ByteSource, options: TorchReadOptions, stubs: boolea
   const path = source.path;
   const bytes = source.read(0, source.size);
   if (bytes.byteLength < 2 || bytes[0] !== 0x80) {
+    const globals = referencedGlobals(bytes);
+    if (globals.length > 0) {
+      throw new UnsafePickleError(
+        `not a torch checkpoint but a bare pickle that references ${globals.join(', ')}: refused, and nothing was run`,
+        { path, global: globals[0] },
+      );
+    }
     throw new FormatError('not a torch checkpoint: neither a zip archive nor a legacy torch file', { path });
   }
   // The small pickles of the header admit no globals at all.
@@ -241,15 +248,9 @@ function readLegacy(source: ByteSource, options: TorchReadOptions, stubs: boolea
   const info = sysInfo.value as Record<string, unknown> | null;
   const bigEndian = typeof info === 'object' && info !== null && info.little_endian === false;
   const mainStart = sysInfo.end;
-  const mainEnd = pickleEnd(bytes, mainStart, path);
-  const keys = unpickleFrom(bytes, mainEnd, plain, { path });
-  if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === 'string')) {
-    throw new FormatError('the legacy storage key list is not a list of strings', { path });
-  }
-
   // First pass: learn each storage's element type from the main pickle, with stub tensors.
   const descriptors = new Map<string, ReturnType<typeof storageDescriptor>>();
-  unpickleFrom(
+  const { end: mainEnd } = unpickleFrom(
     bytes,
     mainStart,
     {
@@ -262,6 +263,11 @@ function readLegacy(source: ByteSource, options: TorchReadOptions, stubs: boolea
     },
     { path },
   );
+
+  const keys = unpickleFrom(bytes, mainEnd, plain, { path });
+  if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === 'string')) {
+    throw new FormatError('the legacy storage key list is not a list of strings', { path });
+  }
 
   // Then the data: for each key, an i64 element count and the raw bytes.
   const ranges = new Map<string, Uint8Array>();

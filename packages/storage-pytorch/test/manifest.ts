@@ -16,7 +16,7 @@ export function expectMatchesManifest(value: StateValue, want: unknown, path = '
   if (Array.isArray(want)) {
     expect(Array.isArray(value) && !(value instanceof Tuple), `${path} is a list`).toBe(true);
     expect((value as StateValue[]).length, path).toBe(want.length);
-    want.forEach((w, i) => expectMatchesManifest((value as StateValue[])[i], w, `${path}[${i}]`));
+    for (const [i, w] of want.entries()) expectMatchesManifest((value as StateValue[])[i], w, `${path}[${i}]`);
     return;
   }
   const m = want as Record<string, unknown>;
@@ -58,7 +58,8 @@ export function expectMatchesManifest(value: StateValue, want: unknown, path = '
         typeof k === 'object' && k !== null && '__key__' in k ? (k as { __key__: unknown }).__key__ : k,
       );
       expect([...map.keys()], `${path} keys`).toEqual(keys);
-      pairs.forEach(([, w], i) => expectMatchesManifest(map.get(keys[i]), w, `${path}[${String(keys[i])}]`));
+      for (const [i, [, w]] of pairs.entries())
+        expectMatchesManifest(map.get(keys[i]), w, `${path}[${String(keys[i])}]`);
     }
     return;
   }

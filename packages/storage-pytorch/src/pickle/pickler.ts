@@ -365,7 +365,7 @@ export function pickleState(value: StateValue, slotOf: (t: Tensor) => StorageSlo
         const floats = info?.floats;
         for (let i = 0; i < v.length; i += 1000) {
           out.byte(Op.MARK);
-          v.slice(i, i + 1000).forEach((item, k) => write(item, floats?.has(i + k) ?? false));
+          for (let k = i; k < Math.min(v.length, i + 1000); k++) write(v[k], floats?.has(k) ?? false);
           out.byte(Op.APPENDS);
         }
         return;

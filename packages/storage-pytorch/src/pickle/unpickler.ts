@@ -8,6 +8,7 @@
  */
 import { CkptError, type CkptErrorDetails, FormatError, type StateKey, type StateValue, Tuple } from '@ckpt/core';
 import { ALLOWED_OPCODES, Op, opName } from './opcodes.js';
+import { referencedGlobals } from './scan.js';
 import { PYTHON, type PythonInfo, withPython } from './values.js';
 
 /** A pickle tried to reach a global that is not allowed: refused, nothing run. */
@@ -221,7 +222,7 @@ export function unpickleFrom(
     const code = u8();
     if (!ALLOWED_OPCODES.has(code)) {
       pos = at;
-      fail(`opcode ${opName(code)} is not allowed (only the protocol 2 opcodes torch writes are)`);
+      refuseOpcode(code, bytes, start, at, hooks, options.path);
     }
     switch (code) {
       case Op.PROTO: {
@@ -390,64 +391,39 @@ export function unpickleFrom(
   }
 }
 
-/** Where the pickle starting at `start` ends, found by walking its opcodes without running them. */
-export function pickleEnd(bytes: Uint8Array, start: number, path?: string): number {
-  let pos = start;
-  const fail = (message: string): never => {
-    throw new FormatError(`pickle: ${message} (at byte ${pos})`, { path });
-  };
-  const skip = (n: number) => {
-    if (pos + n > bytes.byteLength) fail('truncated');
-    pos += n;
-  };
-  const u32 = () => {
-    skip(4);
-    return new DataView(bytes.buffer, bytes.byteOffset + pos - 4, 4).getUint32(0, true);
-  };
-  for (;;) {
-    skip(1);
-    const code = bytes[pos - 1] as number;
-    if (!ALLOWED_OPCODES.has(code)) {
-      pos -= 1;
-      fail(`opcode ${opName(code)} is not allowed`);
+/**
+ * Refuses an opcode outside the allow-list, naming what the pickle would
+ * have reached: an UnsafePickleError when it references globals that are not
+ * allowed, a FormatError otherwise.
+ */
+function refuseOpcode(
+  code: number,
+  bytes: Uint8Array,
+  start: number,
+  at: number,
+  hooks: UnpicklerHooks,
+  path?: string,
+): never {
+  const refused = referencedGlobals(bytes, start).filter((name) => {
+    const dot = name.lastIndexOf('.');
+    try {
+      hooks.resolveGlobal(name.slice(0, dot), name.slice(dot + 1));
+      return false;
+    } catch {
+      return true;
     }
-    switch (code) {
-      case Op.STOP:
-        return pos;
-      case Op.GLOBAL:
-        for (let lines = 0; lines < 2; lines++) {
-          const end = bytes.indexOf(0x0a, pos);
-          if (end < 0) fail('truncated: a GLOBAL line has no end');
-          pos = end + 1;
-        }
-        break;
-      case Op.PROTO:
-      case Op.BININT1:
-      case Op.BINGET:
-      case Op.BINPUT:
-        skip(1);
-        break;
-      case Op.BININT2:
-        skip(2);
-        break;
-      case Op.BININT:
-      case Op.LONG_BINGET:
-      case Op.LONG_BINPUT:
-        skip(4);
-        break;
-      case Op.BINFLOAT:
-        skip(8);
-        break;
-      case Op.BINUNICODE:
-        skip(u32());
-        break;
-      case Op.SHORT_BINSTRING:
-      case Op.LONG1:
-        skip(1);
-        skip(bytes[pos - 1] as number);
-        break;
-    }
+  });
+  const message = `pickle: opcode ${opName(code)} is not allowed (only the protocol 2 opcodes torch writes are) (at byte ${at})`;
+  if (refused.length > 0) {
+    throw new UnsafePickleError(
+      `${message}; the pickle references ${refused.join(', ')}, which are not allowed, and nothing was run`,
+      {
+        path,
+        global: refused[0],
+      },
+    );
   }
+  throw new FormatError(message, { path });
 }
 
 function isEmptyState(state: unknown): boolean {
