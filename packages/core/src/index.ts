@@ -2,6 +2,7 @@
  * @ckpt/core: tensors and state trees, the storage contract and registry,
  * typed errors. It knows no file format, no database and no network.
  */
+export { type ConvertOptions, type ConvertResult, convertCheckpoint } from './convert.js';
 export {
   byteLengthOf,
   DTYPES,

@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isTensor, type StateValue, type Tensor, Tuple } from '@ckpt/core';
 import { expect } from 'vitest';
-import { isParameter, pythonInfo, requiresGrad } from '../src/index.js';
+import { isParameter, PyFloat, pythonInfo, requiresGrad } from '../src/index.js';
 
 /**
  * Checks a value read by ckpt against a fixture manifest's `content`, which
  * encodes what torch returned (see ../../../shared/fixtures/README.md).
  */
-export function expectMatchesManifest(value: StateValue, want: unknown, path = '$'): void {
+export function expectMatchesManifest(value: StateValue | PyFloat, want: unknown, path = '$'): void {
   if (want === null || typeof want !== 'object') {
-    expect(value, path).toBe(want);
+    expect(value instanceof PyFloat ? value.value : value, path).toBe(want);
     return;
   }
   if (Array.isArray(want)) {
@@ -29,6 +29,15 @@ export function expectMatchesManifest(value: StateValue, want: unknown, path = '
     expect(createHash('sha256').update(t.data).digest('hex'), `${path} bytes`).toBe(m.sha256);
     expect(isParameter(t), `${path} is_parameter`).toBe(m.is_parameter);
     expect(requiresGrad(t), `${path} requires_grad`).toBe(m.requires_grad);
+    return;
+  }
+  if ('__int__' in m) {
+    expect(BigInt(value as bigint), path).toBe(BigInt(m.__int__ as string));
+    return;
+  }
+  if ('__bytes__' in m) {
+    expect(value, `${path} is bytes`).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(value as Uint8Array).toString('hex'), path).toBe(m.__bytes__);
     return;
   }
   if ('__float__' in m) {
@@ -66,6 +75,14 @@ export function expectMatchesManifest(value: StateValue, want: unknown, path = '
   throw new Error(
     `${path}: the manifest encodes something this check does not know: ${JSON.stringify(m).slice(0, 80)}`,
   );
+}
+
+/** A manifest key as the JavaScript key ckpt gives it (tuples become Tuples). */
+function decodeKey(key: unknown): unknown {
+  if (typeof key === 'object' && key !== null && '__tuple__' in key)
+    return Tuple.of(...((key as { __tuple__: unknown[] }).__tuple__.map(decodeKey) as never[]));
+  if (typeof key === 'object' && key !== null && '__int__' in key) return BigInt((key as { __int__: string }).__int__);
+  return key;
 }
 
 export function manifestOf(file: string): { content: unknown; sha256_of_file?: string } {

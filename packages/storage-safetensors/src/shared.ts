@@ -7,7 +7,11 @@
  */
 import { ConflictError, type Tensor } from '@ckpt/core';
 
-/** `error` (default) refuses tied weights; `dedupe` stores them once and re-ties them on load. */
+/**
+ * `error` (default) refuses tensors that share memory. `dedupe` stores tied
+ * weights (the same bytes under several names) once and re-ties them on load,
+ * and stores tensors that merely overlap (views of one buffer) as copies.
+ */
 export type TiedWeights = 'error' | 'dedupe';
 
 export interface Deduplicated {
@@ -28,50 +32,44 @@ interface Placed {
   end: number;
 }
 
-function sameView(a: Placed, b: Placed): boolean {
-  return (
-    a.start === b.start &&
-    a.end === b.end &&
-    a.tensor.dtype === b.tensor.dtype &&
-    a.tensor.shape.length === b.tensor.shape.length &&
-    a.tensor.shape.every((d, i) => d === b.tensor.shape[i])
-  );
-}
-
 /** Finds tensors over the same memory; refuses or de-duplicates them as `mode` says. */
 export function resolveSharedTensors(entries: ReadonlyArray<[string, Tensor]>, mode: TiedWeights): Deduplicated {
+  // Identical views (same buffer, bytes, dtype and shape) are tied weights.
+  const bufferIds = new Map<ArrayBufferLike, number>();
+  const byView = new Map<string, Placed[]>();
   const byBuffer = new Map<ArrayBufferLike, Placed[]>();
   for (const [name, tensor] of entries) {
     if (tensor.data.byteLength === 0) continue;
-    const start = tensor.data.byteOffset;
-    const list = byBuffer.get(tensor.data.buffer) ?? [];
-    list.push({ name, tensor, start, end: start + tensor.data.byteLength });
-    byBuffer.set(tensor.data.buffer, list);
+    const { buffer, byteOffset: start, byteLength } = tensor.data;
+    if (!bufferIds.has(buffer)) bufferIds.set(buffer, bufferIds.size);
+    const placed = { name, tensor, start, end: start + byteLength };
+    const key = `${bufferIds.get(buffer)}:${start}:${byteLength}:${tensor.dtype}:${tensor.shape.join(',')}`;
+    const view = byView.get(key);
+    if (view) view.push(placed);
+    else {
+      byView.set(key, [placed]);
+      byBuffer.set(buffer, [...(byBuffer.get(buffer) ?? []), placed]);
+    }
   }
 
-  const groups: Placed[][] = [];
-  for (const placed of byBuffer.values()) {
-    if (placed.length < 2) continue;
-    placed.sort((a, b) => a.start - b.start || a.end - b.end);
-    let group: Placed[] = [placed[0] as Placed];
-    for (const next of placed.slice(1)) {
-      const head = group[0] as Placed;
-      const reach = Math.max(...group.map((p) => p.end));
-      if (next.start >= reach) {
-        if (group.length > 1) groups.push(group);
-        group = [next];
-      } else if (sameView(head, next)) {
-        group.push(next);
-      } else {
-        throw new ConflictError(
-          `tensors ${JSON.stringify(head.name)} and ${JSON.stringify(next.name)} overlap in memory without being the same tensor; copy one of them before saving`,
-          { found: `bytes [${head.start}, ${head.end}) and [${next.start}, ${next.end}) of one buffer` },
-        );
+  // Distinct views that overlap are not tied weights: safetensors has no views.
+  if (mode === 'error') {
+    for (const views of byBuffer.values()) {
+      views.sort((a, b) => a.start - b.start);
+      for (let i = 1; i < views.length; i++) {
+        const previous = views.slice(0, i).reduce((far, v) => (v.end > far.end ? v : far));
+        const next = views[i] as Placed;
+        if (next.start < previous.end) {
+          throw new ConflictError(
+            `tensors ${JSON.stringify(previous.name)} and ${JSON.stringify(next.name)} overlap in memory without being the same tensor; save with { tiedWeights: 'dedupe' } to write each out whole, or copy one first`,
+            { found: `bytes [${previous.start}, ${previous.end}) and [${next.start}, ${next.end}) of one buffer` },
+          );
+        }
       }
     }
-    if (group.length > 1) groups.push(group);
   }
 
+  const groups = [...byView.values()].filter((g) => g.length > 1);
   if (groups.length === 0) return { unique: [...entries], aliases: {} };
   const described = groups.map((g) => g.map((p) => p.name).join(' = ')).join('; ');
   if (mode === 'error') {

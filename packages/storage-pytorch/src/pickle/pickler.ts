@@ -195,6 +195,13 @@ export function pickleState(value: StateValue, slotOf: (t: Tensor) => StorageSlo
         throw new UnsupportedError('an F4 tensor needs an even last dimension to be saved for torch');
       size = size.length === 0 ? [] : [...size.slice(0, -1), lastDim / 2];
     }
+    const grad = info?.parameter ? info.requiresGrad !== false : info?.requiresGrad === true;
+    const kind = dtypeInfo(t.dtype).kind;
+    if (grad && kind !== 'float' && kind !== 'complex') {
+      throw new InvalidArgumentError(
+        `a ${t.dtype} tensor cannot require gradients: torch allows that only for floating-point and complex tensors`,
+      );
+    }
     const elementSize = t.dtype === 'F4' ? 1 : dtypeInfo(t.dtype).bits / 8;
     const numel = storage.bytes.byteLength / elementSize;
     if (info?.parameter) global('torch._utils', '_rebuild_parameter');
