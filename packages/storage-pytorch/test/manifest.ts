@@ -64,7 +64,7 @@ export function expectMatchesManifest(value: StateValue | PyFloat, want: unknown
       expect(value, `${path} is a Map`).toBeInstanceOf(Map);
       const map = value as Map<unknown, StateValue>;
       const keys = pairs.map(([k]) =>
-        typeof k === 'object' && k !== null && '__key__' in k ? (k as { __key__: unknown }).__key__ : k,
+        decodeKey(typeof k === 'object' && k !== null && '__key__' in k ? (k as { __key__: unknown }).__key__ : k),
       );
       expect([...map.keys()], `${path} keys`).toEqual(keys);
       for (const [i, [, w]] of pairs.entries())

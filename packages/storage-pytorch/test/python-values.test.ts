@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fromNumbers, type StateTree, Tuple } from '@ckpt/core';
+import { fromNumbers, type StateKey, type StateTree, Tuple } from '@ckpt/core';
 import { describe, expect, it } from 'vitest';
 import {
   asParameter,
@@ -36,7 +36,7 @@ describe('Python values survive a round trip', () => {
         [-5, 'b'],
         [1_000_000, 'c'],
       ]),
-      tuple_keys: new Map([[Tuple.of(1, 'x'), 'pair']]),
+      tuple_keys: new Map([[Tuple.of<StateKey>(1, 'x'), 'pair']]),
       tuple: Tuple.of(0.9, 0.999),
       empty_tuple: Tuple.of(),
       long_tuple: Tuple.of(1, 2, 3, 4, 5),
