@@ -104,6 +104,11 @@ export function mapFile(path: string, options: MapOptions = {}): MappedFile {
   return selected.implementation.mapFile(path, { ...options, copy });
 }
 
+/** The CRC-32 (zip's checksum) of each buffer, off the JavaScript thread and across the cores. */
+export function crc32Many(buffers: readonly Uint8Array[]): Promise<number[]> {
+  return selected.implementation.crc32Many(buffers);
+}
+
 /**
  * Writes `chunks` to a temporary file beside `path` while hashing them, flushes,
  * renames it over `path` and flushes the folder. On failure the temporary is

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -309,4 +310,5 @@ export const jsImplementation: Implementation = {
   createSha256: () => new JsSha256(),
   mapFile: (path: string, _options: MapOptions = {}) => new JsMapped(path),
   writeFileAtomic,
+  crc32Many: async (buffers: readonly Uint8Array[]) => buffers.map((b) => crc32(b)),
 };

@@ -22,6 +22,14 @@ function call<T>(fn: () => T, path?: string): T {
   }
 }
 
+async function callAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw fromBindingError(error);
+  }
+}
+
 /**
  * Runs an asynchronous binding call with a progress callback. An exception in
  * the callback would otherwise surface as an uncaught exception on the
@@ -174,6 +182,7 @@ export function nativeImplementation(binding: Binding): Implementation {
     createSha256: (): Sha256Hasher => new NativeSha256(),
     mapFile: (path: string, options: MapOptions = {}): MappedFile =>
       new NativeMapped(binding, path, options.copy ?? false),
+    crc32Many: (buffers: readonly Uint8Array[]): Promise<number[]> => callAsync(() => binding.crc32Many([...buffers])),
     writeFileAtomic: (path: string, chunks: readonly Uint8Array[], options: WriteOptions = {}): Promise<WriteResult> =>
       callWithProgress(
         (onProgress) => binding.writeFileAtomic(path, [...chunks], options.fsync ?? true, onProgress),

@@ -66,4 +66,5 @@ export interface Implementation {
   createSha256(): Sha256Hasher;
   mapFile(path: string, options?: MapOptions): MappedFile;
   writeFileAtomic(path: string, chunks: readonly Uint8Array[], options?: WriteOptions): Promise<WriteResult>;
+  crc32Many(buffers: readonly Uint8Array[]): Promise<number[]>;
 }

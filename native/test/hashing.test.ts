@@ -136,3 +136,13 @@ describe.each(implementations)('a progress callback that throws ($kind)', (impl)
     ).rejects.toBe(boom);
   });
 });
+
+describe.each(implementations)('crc32Many ($kind)', (impl) => {
+  it('matches zlib for every buffer, in order', async () => {
+    const { crc32 } = await import('node:zlib');
+    const buffers = [0, 1, 9, 1000, 5 * MiB + 3].map((size) => new Uint8Array(size).map((_, i) => (i * 7) & 0xff));
+    expect(await impl.crc32Many(buffers)).toEqual(buffers.map((b) => crc32(b)));
+    expect(await impl.crc32Many([Buffer.from('123456789')])).toEqual([0xcbf43926]);
+    expect(await impl.crc32Many([])).toEqual([]);
+  });
+});

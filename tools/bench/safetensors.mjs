@@ -7,13 +7,13 @@
 // 2. Load every tensor and read every byte (an XOR over 32-bit words, in both languages).
 // 3. Save 1 GiB from memory with its SHA-256, against save_file followed by hashlib.
 // 4. Memory: JS heap plus anonymous memory added by loading and reading the 2 GiB file.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { tensor } from '@ckpt/core';
 import { SafetensorsFile, safetensors } from '@ckpt/storage-safetensors';
-import { formatSeconds, MiB, machine, python, runPython, table, timeIt, verdict, warm } from './lib.mjs';
+import { formatSeconds, MiB, machine, median, python, runPython, table, timeIt, verdict, warm } from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: { runs: { type: 'string', default: '3' }, dir: { type: 'string', default: '/tmp/ckpt-bench' } },
@@ -153,15 +153,29 @@ const saveState = {};
 for (let i = 0; i < 64; i++) {
   saveState[`layer.${i}.weight`] = tensor('F32', [4 * MiB], new Uint8Array(new Uint32Array(4 * MiB).fill(i).buffer));
 }
-// Writes are noisy on a VM (fresh page-cache pages): one warm-up, then at least five runs each.
+// Writes are noisy on a VM: one warm-up, then at least five runs each. Each run writes a new file
+// (the previous output removed first, as a checkpoint manager writes new files) and starts with no
+// dirty pages (sync), so that no run pays for an earlier one's writeback.
 const saveRuns = Math.max(runs, 5);
+const fresh = () => {
+  rmSync(out, { force: true });
+  execFileSync('sync');
+};
+const timeFresh = async (fn) => {
+  const times = [];
+  for (let i = 0; i < saveRuns; i++) {
+    fresh();
+    times.push(await timeIt(fn, 1));
+  }
+  return median(times);
+};
 await safetensors.save(out, saveState, { fsync: false });
-const saveNoSync = await timeIt(() => safetensors.save(out, saveState, { fsync: false }), saveRuns);
-const saveSync = await timeIt(() => safetensors.save(out, saveState), saveRuns);
+const saveNoSync = await timeFresh(() => safetensors.save(out, saveState, { fsync: false }));
+const saveSync = await timeFresh(() => safetensors.save(out, saveState));
 rmSync(out, { force: true });
 const pySave = runPython(
   `
-import json, sys, time, hashlib
+import json, os, sys, time, hashlib
 import numpy as np
 from safetensors.numpy import save_file
 def median(xs): return sorted(xs)[len(xs) // 2]
@@ -169,6 +183,8 @@ path, runs = sys.argv[1], int(sys.argv[2])
 tensors = {f'layer.{i}.weight': np.full(4 * 2**20, i, dtype=np.uint32).view(np.float32) for i in range(64)}
 times = []
 for i in range(runs + 1):
+    if os.path.exists(path): os.remove(path)
+    os.sync()
     t = time.perf_counter()
     save_file(tensors, path)
     with open(path, 'rb') as f: digest = hashlib.file_digest(f, 'sha256').hexdigest()

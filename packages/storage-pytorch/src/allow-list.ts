@@ -131,10 +131,78 @@ function numbersOf(value: unknown): unknown {
   return value instanceof PyTuple ? value.items.map((v) => (v instanceof PyWholeFloat ? v.value : v)) : value;
 }
 
-/** Resolves GLOBALs for one load: `tensorFrom` builds tensors from storages. */
-export function createResolver(tensorFrom: (request: ViewRequest) => Tensor, options: AllowListOptions = {}) {
-  const callable = (call: GlobalHandler['call']): GlobalHandler => ({ call });
+const callable = (call: GlobalHandler['call']): GlobalHandler => ({ call });
 
+/** The handlers that do not depend on the file being read, built once. */
+const STATIC_HANDLERS: Readonly<Record<string, GlobalHandler>> = (() => {
+  const handlers: Record<string, GlobalHandler> = {
+    'collections.OrderedDict': {
+      call: (args, fail) => fillDict(new PyDict('collections.OrderedDict'), args, fail),
+      create: () => new PyDict('collections.OrderedDict'),
+    },
+    'collections.Counter': {
+      call: (args, fail) => fillDict(new PyDict('collections.Counter'), args, fail),
+      create: () => new PyDict('collections.Counter'),
+    },
+    'torch.Tensor': { value: () => withPython({ name: 'torch.Tensor' }, { className: 'global' }) },
+    'torch.Size': callable(([dims], fail) => new PyTuple(tupleItems(dims, 'torch.Size', fail), 'torch.Size')),
+    'torch.device': callable((args, fail) => {
+      const [type, index] = args;
+      if (typeof type !== 'string') return fail('torch.device needs a string');
+      const [kind, number] = type.split(':');
+      return torchDevice(kind as string, typeof index === 'number' ? index : number === undefined ? null : Number(number));
+    }),
+    'torch.serialization._get_layout': callable(([name], fail) => {
+      if (typeof name !== 'string') return fail('_get_layout needs a layout name');
+      return withPython({ name }, { className: 'torch.layout' });
+    }),
+    '_codecs.encode': callable(([text, encoding], fail) => {
+      if (typeof text !== 'string') return fail('_codecs.encode of something that is not a string');
+      const codec = typeof encoding === 'string' ? encoding.toLowerCase().replace('-', '') : 'utf8';
+      if (codec !== 'latin1' && codec !== 'utf8' && codec !== 'ascii') return fail(`_codecs.encode with encoding ${String(encoding)}`);
+      return new Uint8Array(Buffer.from(text, codec === 'utf8' ? 'utf8' : 'latin1'));
+    }),
+    'builtins.bytearray': callable(([source]) => {
+      const bytes = source instanceof Uint8Array ? new Uint8Array(source) : new Uint8Array(0);
+      return withPython(bytes, { className: 'builtins.bytearray' });
+    }),
+    'builtins.set': callable(([items]) => new PySet(items instanceof PyList ? items.items : items instanceof PyTuple ? items.items : [])),
+    'builtins.complex': callable(([real = 0, imag = 0]) => {
+      const part = (v: unknown) => (v instanceof PyWholeFloat ? v.value : Number(v));
+      return withPython({ real: part(real), imag: part(imag) }, { className: 'builtins.complex' });
+    }),
+  };
+  for (const [name, dtype] of Object.entries(STORAGE_CLASS_DTYPE)) {
+    const handler: GlobalHandler = { value: () => withPython({ name, dtype }, { className: 'torch.storage' }) };
+    handlers[`torch.${name}`] = handler;
+    handlers[`torch.cuda.${name}`] = handler;
+  }
+  for (const name of ['torch.storage.UntypedStorage', 'torch.UntypedStorage', 'torch.storage.TypedStorage']) {
+    handlers[name] = { value: () => withPython({ name }, { className: 'torch.storage' }) };
+  }
+  for (const name of KNOWN_TORCH_DTYPES) handlers[`torch.${name}`] ??= { value: () => torchDtype(name) };
+  for (const scheme of ['per_tensor_affine', 'per_tensor_symmetric', 'per_channel_affine', 'per_channel_symmetric', 'per_channel_affine_float_qparams']) {
+    handlers[`torch.${scheme}`] = { value: () => withPython({ name: scheme }, { className: 'torch.qscheme' }) };
+  }
+  for (const name of [
+    '_rebuild_qtensor',
+    '_rebuild_sparse_tensor',
+    '_rebuild_meta_tensor_no_storage',
+    '_rebuild_wrapper_subclass',
+    '_rebuild_device_tensor_from_numpy',
+    '_rebuild_device_tensor_from_cpu_tensor',
+  ]) {
+    handlers[`torch._utils.${name}`] = callable(() => {
+      throw new UnsupportedError(`torch._utils.${name} tensors (quantized, sparse, meta or subclass tensors) cannot be read`);
+    });
+  }
+  return Object.freeze(handlers);
+})();
+
+const NUMPY_HANDLERS = numpyHandlers();
+
+/** The handlers that build tensors, for one load: `tensorFrom` makes a tensor from a storage view. */
+function tensorHandlers(tensorFrom: (request: ViewRequest) => Tensor): Record<string, GlobalHandler> {
   const rebuild =
     (withDtype: boolean) =>
     (args: unknown[], fail: Fail): Tensor => {
@@ -155,124 +223,46 @@ export function createResolver(tensorFrom: (request: ViewRequest) => Tensor, opt
         requiresGrad: requiresGrad === undefined ? false : bool(requiresGrad, 'requires_grad', fail),
       });
     };
-
-  const handlers: Record<string, GlobalHandler> = {
-    'collections.OrderedDict': {
-      call: (args, fail) => fillDict(new PyDict('collections.OrderedDict'), args, fail),
-      create: () => new PyDict('collections.OrderedDict'),
-    },
-    'collections.Counter': {
-      call: (args, fail) => fillDict(new PyDict('collections.Counter'), args, fail),
-      create: () => new PyDict('collections.Counter'),
-    },
+  const parameter = ([data, requiresGrad = true]: unknown[], fail: Fail) => {
+    if (!isTensorValue(data)) return fail('Parameter of something that is not a tensor');
+    return parameterOf(data as Tensor, bool(requiresGrad, 'requires_grad', fail));
+  };
+  return {
     'torch._utils._rebuild_tensor': callable((args, fail) => rebuild(false)([...args.slice(0, 4), false], fail)),
     'torch._utils._rebuild_tensor_v2': callable(rebuild(false)),
     'torch._utils._rebuild_tensor_v3': callable(rebuild(true)),
-    'torch._utils._rebuild_parameter': callable(([data, requiresGrad], fail) => {
-      if (!isTensorValue(data)) return fail('_rebuild_parameter of something that is not a tensor');
-      return parameterOf(data as Tensor, bool(requiresGrad, 'requires_grad', fail));
-    }),
-    'torch._utils._rebuild_parameter_with_state': callable(([data, requiresGrad], fail) => {
-      if (!isTensorValue(data)) return fail('_rebuild_parameter_with_state of something that is not a tensor');
-      return parameterOf(data as Tensor, bool(requiresGrad, 'requires_grad', fail));
-    }),
+    'torch._utils._rebuild_parameter': callable(parameter),
+    'torch._utils._rebuild_parameter_with_state': callable(parameter),
     'torch._tensor._rebuild_from_type_v2': callable(([func, newType, args], fail) => {
-      if (!(func instanceof GlobalRef) || !func.handler.call)
-        return fail('_rebuild_from_type_v2 with a function that is not allowed');
+      if (!(func instanceof GlobalRef) || !func.handler.call) return fail('_rebuild_from_type_v2 with a function that is not allowed');
       const result = func.handler.call(tupleItems(args, 'its arguments', fail), fail);
-      if (
-        newType instanceof GlobalRef &&
-        newType.fullName === 'torch.nn.parameter.Parameter' &&
-        isTensorValue(result)
-      ) {
+      if (newType instanceof GlobalRef && newType.fullName === 'torch.nn.parameter.Parameter' && isTensorValue(result)) {
         return parameterOf(result as Tensor, true);
       }
       return result;
     }),
-    'torch.nn.parameter.Parameter': {
-      call: ([data, requiresGrad = true], fail) => {
-        if (!isTensorValue(data)) return fail('Parameter of something that is not a tensor');
-        return parameterOf(data as Tensor, bool(requiresGrad, 'requires_grad', fail));
-      },
-      create: ([data, requiresGrad = true], fail) => {
-        if (!isTensorValue(data)) return fail('Parameter of something that is not a tensor');
-        return parameterOf(data as Tensor, bool(requiresGrad, 'requires_grad', fail));
-      },
-    },
-    'torch.Tensor': { value: () => withPython({ name: 'torch.Tensor' }, { className: 'global' }) },
-    'torch.Size': callable(([dims], fail) => new PyTuple(tupleItems(dims, 'torch.Size', fail), 'torch.Size')),
-    'torch.device': callable((args, fail) => {
-      const [type, index] = args;
-      if (typeof type !== 'string') return fail('torch.device needs a string');
-      const [kind, number] = type.split(':');
-      return torchDevice(
-        kind as string,
-        typeof index === 'number' ? index : number === undefined ? null : Number(number),
-      );
-    }),
-    'torch.serialization._get_layout': callable(([name], fail) => {
-      if (typeof name !== 'string') return fail('_get_layout needs a layout name');
-      return withPython({ name }, { className: 'torch.layout' });
-    }),
-    '_codecs.encode': callable(([text, encoding], fail) => {
-      if (typeof text !== 'string') return fail('_codecs.encode of something that is not a string');
-      const codec = typeof encoding === 'string' ? encoding.toLowerCase().replace('-', '') : 'utf8';
-      if (codec !== 'latin1' && codec !== 'utf8' && codec !== 'ascii')
-        return fail(`_codecs.encode with encoding ${String(encoding)}`);
-      return new Uint8Array(Buffer.from(text, codec === 'utf8' ? 'utf8' : 'latin1'));
-    }),
-    'builtins.bytearray': callable(([source]) => {
-      const bytes = source instanceof Uint8Array ? new Uint8Array(source) : new Uint8Array(0);
-      return withPython(bytes, { className: 'builtins.bytearray' });
-    }),
-    'builtins.set': callable(
-      ([items]) => new PySet(items instanceof PyList ? items.items : items instanceof PyTuple ? items.items : []),
-    ),
-    'builtins.complex': callable(([real = 0, imag = 0]) => {
-      const part = (v: unknown) => (v instanceof PyWholeFloat ? v.value : Number(v));
-      return withPython({ real: part(real), imag: part(imag) }, { className: 'builtins.complex' });
-    }),
+    'torch.nn.parameter.Parameter': { call: parameter, create: parameter },
   };
-  for (const [name, dtype] of Object.entries(STORAGE_CLASS_DTYPE)) {
-    const handler: GlobalHandler = { value: () => withPython({ name, dtype }, { className: 'torch.storage' }) };
-    handlers[`torch.${name}`] = handler;
-    handlers[`torch.cuda.${name}`] = handler;
-  }
-  for (const name of ['torch.storage.UntypedStorage', 'torch.UntypedStorage', 'torch.storage.TypedStorage']) {
-    handlers[name] = { value: () => withPython({ name }, { className: 'torch.storage' }) };
-  }
-  for (const name of KNOWN_TORCH_DTYPES) handlers[`torch.${name}`] ??= { value: () => torchDtype(name) };
-  for (const scheme of [
-    'per_tensor_affine',
-    'per_tensor_symmetric',
-    'per_channel_affine',
-    'per_channel_symmetric',
-    'per_channel_affine_float_qparams',
-  ]) {
-    handlers[`torch.${scheme}`] = { value: () => withPython({ name: scheme }, { className: 'torch.qscheme' }) };
-  }
-  for (const name of [
-    '_rebuild_qtensor',
-    '_rebuild_sparse_tensor',
-    '_rebuild_meta_tensor_no_storage',
-    '_rebuild_wrapper_subclass',
-    '_rebuild_device_tensor_from_numpy',
-    '_rebuild_device_tensor_from_cpu_tensor',
-  ]) {
-    handlers[`torch._utils.${name}`] = callable(() => {
-      throw new UnsupportedError(
-        `torch._utils.${name} tensors (quantized, sparse, meta or subclass tensors) cannot be read`,
-      );
-    });
-  }
+}
 
+/** Resolves GLOBALs for one load: `tensorFrom` builds tensors from storages. */
+export function createResolver(tensorFrom: (request: ViewRequest) => Tensor, options: AllowListOptions = {}) {
+  const handlers = tensorHandlers(tensorFrom);
   const allowed = new Set<string>();
   for (const entry of options.allowGlobals ?? [])
     for (const name of GLOBAL_PRESETS[entry] ?? [entry]) allowed.add(name);
-  const numpy = numpyHandlers();
 
+  const resolved = new Map<string, GlobalHandler>();
   return (module: string, name: string): GlobalHandler => {
     const fullName = `${module}.${name}`;
+    const known = resolved.get(fullName);
+    if (known) return known;
+    const handler = resolve(module, name, fullName);
+    resolved.set(fullName, handler);
+    return handler;
+  };
+
+  function resolve(module: string, name: string, fullName: string): GlobalHandler {
     if (isBlocked(module, name)) {
       throw new UnsafePickleError(
         `refused to load ${fullName}: nothing is ever loaded from ${module === 'builtins' ? `builtins.${name}` : module}, and nothing was run`,
@@ -281,14 +271,14 @@ export function createResolver(tensorFrom: (request: ViewRequest) => Tensor, opt
         },
       );
     }
-    const builtIn = handlers[fullName];
+    const builtIn = handlers[fullName] ?? STATIC_HANDLERS[fullName];
     if (builtIn) return builtIn;
-    if (allowed.has(fullName)) return numpy[fullName] ?? genericClass(fullName);
+    if (allowed.has(fullName)) return NUMPY_HANDLERS[fullName] ?? genericClass(fullName);
     throw new UnsafePickleError(
       `refused to load ${fullName}: it is not on the allow-list, and nothing was imported or run. If you trust this file and ${fullName} only holds data, allow it with { allowGlobals: ['${fullName}'] }`,
       { global: fullName },
     );
-  };
+  }
 }
 
 /** A tensor, or the TensorStub inspect makes in its place. */

@@ -19,7 +19,7 @@ import {
   type StateValue,
   type Tensor,
 } from '@ckpt/core';
-import { writeFileAtomic } from '@ckpt/native';
+import { crc32Many, writeFileAtomic } from '@ckpt/native';
 import { type PlannedStorage, pickleState, type StorageSlot } from './pickle/pickler.js';
 import { type ZipRecord, zipChunks } from './zip/writer.js';
 
@@ -110,13 +110,13 @@ export async function saveTorch(path: string, state: StateTree, options: TorchSa
   const slotOf = planStorages(collectTensors(state));
   const { pickle, storages } = pickleState(state, slotOf);
   const folder = archiveFolder(path);
-  const text = (s: string) => [new Uint8Array(Buffer.from(s, 'utf8'))];
+  const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
   const records: ZipRecord[] = [
-    { name: `${folder}/data.pkl`, data: [pickle] },
+    { name: `${folder}/data.pkl`, data: pickle },
     { name: `${folder}/.format_version`, data: text('1') },
     { name: `${folder}/.storage_alignment`, data: text('64') },
     { name: `${folder}/byteorder`, data: text('little') },
-    ...storages.map((s) => ({ name: `${folder}/data/${s.key}`, data: [s.bytes] })),
+    ...storages.map((s) => ({ name: `${folder}/data/${s.key}`, data: s.bytes })),
     { name: `${folder}/version`, data: text('3\n') },
     { name: `${folder}/.data/serialization_id`, data: text(Array.from({ length: 40 }, () => randomInt(10)).join('')) },
   ];
@@ -127,7 +127,8 @@ export async function saveTorch(path: string, state: StateTree, options: TorchSa
     }
     records.push({ name: `${folder}/${METADATA_RECORD}`, data: text(JSON.stringify(options.metadata)) });
   }
-  const written = await writeFileAtomic(path, zipChunks(records), {
+  const crcs = await crc32Many(records.map((r) => r.data));
+  const written = await writeFileAtomic(path, zipChunks(records, crcs), {
     fsync: options.fsync ?? true,
     onProgress: options.onProgress,
   });

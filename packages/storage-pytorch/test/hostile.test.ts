@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { CkptError, FormatError } from '@ckpt/core';
 import { describe, expect, it } from 'vitest';
 import { pytorch, UnsafePickleError } from '../src/index.js';
@@ -217,7 +217,7 @@ describe('hostile tensors', () => {
 
 describe('hostile archives', () => {
   function rawZip(entries: Array<{ name: string; data: Uint8Array }>): Buffer {
-    return Buffer.concat(zipChunks(entries.map((e) => ({ name: e.name, data: [e.data] }))));
+    return Buffer.concat(zipChunks(entries, entries.map((e) => crc32(e.data, 0))));
   }
 
   it.each([['archive/../../evil.pkl'], ['/etc/passwd'], ['C:/windows/system.ini'], ['archive/..\\..\\evil']])(

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { Op } from '../src/pickle/opcodes.js';
 import { zipChunks } from '../src/zip/writer.js';
 
@@ -82,9 +83,8 @@ export interface ArchiveParts {
 /** Writes a torch-layout zip archive holding `pickle` and `records` (under data/). */
 export function writeArchive(path: string, parts: ArchiveParts): void {
   const folder = parts.folder ?? 'archive';
-  const records = [{ name: `${folder}/data.pkl`, data: [parts.pickle] }];
-  for (const [key, bytes] of Object.entries(parts.records ?? {}))
-    records.push({ name: `${folder}/data/${key}`, data: [bytes] });
-  if (parts.version !== null) records.push({ name: `${folder}/version`, data: [Buffer.from(parts.version ?? '3\n')] });
-  writeFileSync(path, Buffer.concat(zipChunks(records)));
+  const records = [{ name: `${folder}/data.pkl`, data: parts.pickle }];
+  for (const [key, bytes] of Object.entries(parts.records ?? {})) records.push({ name: `${folder}/data/${key}`, data: bytes });
+  if (parts.version !== null) records.push({ name: `${folder}/version`, data: new Uint8Array(Buffer.from(parts.version ?? '3\n')) });
+  writeFileSync(path, Buffer.concat(zipChunks(records, records.map((r) => crc32(r.data, 0)))));
 }

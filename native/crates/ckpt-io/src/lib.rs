@@ -13,6 +13,7 @@
 //!   a file shrinking under a reader is an error, never a crash.
 
 pub mod atomic;
+pub mod crc;
 pub mod error;
 mod file;
 pub mod hash;
@@ -20,6 +21,7 @@ pub mod map;
 pub mod sigbus;
 
 pub use atomic::{AtomicFile, TEMP_SUFFIX, WriteSummary, write_file_atomic};
+pub use crc::crc32_many;
 pub use error::IoError;
 pub use hash::{Digest, Sha256, sha256_bytes, sha256_file, sha256_files, to_hex};
 pub use map::MappedFile;

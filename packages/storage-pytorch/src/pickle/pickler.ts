@@ -123,15 +123,31 @@ export function pickleState(value: StateValue, slotOf: (t: Tensor) => StorageSlo
     }
     return true;
   };
-  const global = (module: string, name: string) => {
-    out.byte(Op.GLOBAL);
-    out.bytes(Buffer.from(`${module}\n${name}\n`, 'utf8'));
+  // Globals and short strings are memoized by value, as Python's pickler
+  // memoizes them by identity: each is written once, then fetched.
+  const shared = new Map<string, object>();
+  const memoized = (key: string, write: () => void) => {
+    const known = shared.get(key);
+    if (known && get(known)) return;
+    write();
+    const token = {};
+    shared.set(key, token);
+    put(token);
   };
+  const global = (module: string, name: string) =>
+    memoized(`g${module}.${name}`, () => {
+      out.byte(Op.GLOBAL);
+      out.bytes(Buffer.from(`${module}\n${name}\n`, 'utf8'));
+    });
   const string = (text: string) => {
-    const encoded = Buffer.from(text, 'utf8');
-    out.byte(Op.BINUNICODE);
-    out.u32(encoded.byteLength);
-    out.bytes(encoded);
+    const write = () => {
+      const encoded = Buffer.from(text, 'utf8');
+      out.byte(Op.BINUNICODE);
+      out.u32(encoded.byteLength);
+      out.bytes(encoded);
+    };
+    if (text.length <= 64) memoized(`s${text}`, write);
+    else write();
   };
   const int = (v: number | bigint) => {
     if (typeof v === 'number' && v >= 0 && v < 256) {
