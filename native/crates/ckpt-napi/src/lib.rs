@@ -357,3 +357,27 @@ pub fn write_file_atomic(
         reporter: Reporter::new(progress_fn(on_progress)?),
     }))
 }
+
+pub struct Crc32Task {
+    buffers: Vec<Uint8Array>,
+}
+
+impl Task for Crc32Task {
+    type Output = Vec<u32>;
+    type JsValue = Vec<u32>;
+
+    fn compute(&mut self) -> Result<Vec<u32>> {
+        let buffers: Vec<&[u8]> = self.buffers.iter().map(|b| b.as_ref()).collect();
+        Ok(ckpt_io::crc32_many(&buffers))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Vec<u32>) -> Result<Vec<u32>> {
+        Ok(output)
+    }
+}
+
+/// The CRC-32 (zip's checksum) of each buffer, computed off the JavaScript thread across the cores.
+#[napi(ts_return_type = "Promise<number[]>")]
+pub fn crc32_many(buffers: Vec<Uint8Array>) -> AsyncTask<Crc32Task> {
+    AsyncTask::new(Crc32Task { buffers })
+}
