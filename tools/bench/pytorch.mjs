@@ -24,12 +24,13 @@ const runs = Number(args.runs);
 mkdirSync(args.dir, { recursive: true });
 
 const COUNT = 200;
-const EACH = (1 << 30) / COUNT - ((1 << 30) / COUNT) % 4096;
+const EACH = (1 << 30) / COUNT - (((1 << 30) / COUNT) % 4096);
 
 /** 200 F32 tensors, about 1 GiB; tensor i holds the byte i % 255, never 0xff. */
 function stateDict() {
   const state = {};
-  for (let i = 0; i < COUNT; i++) state[`model.layers.${i}.weight`] = tensor('F32', [EACH / 4], new Uint8Array(EACH).fill(i % 255));
+  for (let i = 0; i < COUNT; i++)
+    state[`model.layers.${i}.weight`] = tensor('F32', [EACH / 4], new Uint8Array(EACH).fill(i % 255));
   return state;
 }
 
@@ -78,19 +79,37 @@ table(
   ['contender', 'time', 'ckpt is faster by'],
   [
     ['ckpt `load` (zero-copy views)', formatSeconds(ckptLoad), ''],
-    ['torch.load(mmap=True, weights_only=True)', formatSeconds(torchLoad.mmap), `${(torchLoad.mmap / ckptLoad).toFixed(2)}x`],
-    ['torch.load(weights_only=True)', formatSeconds(torchLoad.default), `${(torchLoad.default / ckptLoad).toFixed(2)}x`],
+    [
+      'torch.load(mmap=True, weights_only=True)',
+      formatSeconds(torchLoad.mmap),
+      `${(torchLoad.mmap / ckptLoad).toFixed(2)}x`,
+    ],
+    [
+      'torch.load(weights_only=True)',
+      formatSeconds(torchLoad.default),
+      `${(torchLoad.default / ckptLoad).toFixed(2)}x`,
+    ],
     ['ckpt `load` + read every byte', formatSeconds(ckptLoadRead), ''],
-    ['torch.load(mmap=True) + read every byte', formatSeconds(torchLoad.mmap_read), `${(torchLoad.mmap_read / ckptLoadRead).toFixed(2)}x`],
-    ['torch.load() + read every byte', formatSeconds(torchLoad.default_read), `${(torchLoad.default_read / ckptLoadRead).toFixed(2)}x`],
+    [
+      'torch.load(mmap=True) + read every byte',
+      formatSeconds(torchLoad.mmap_read),
+      `${(torchLoad.mmap_read / ckptLoadRead).toFixed(2)}x`,
+    ],
+    [
+      'torch.load() + read every byte',
+      formatSeconds(torchLoad.default_read),
+      `${(torchLoad.default_read / ckptLoadRead).toFixed(2)}x`,
+    ],
   ],
 );
 
 // --- 2. inspect -------------------------------------------------------------------------
 const inspect = await timeIt(() => pytorch.inspect(big), Math.max(runs, 20));
-table('Inspect the 1 GiB file (names, dtypes, shapes; no tensor bytes)', ['contender', 'time', 'target'], [
-  ['ckpt `inspect`', formatSeconds(inspect), '<= 10 ms'],
-]);
+table(
+  'Inspect the 1 GiB file (names, dtypes, shapes; no tensor bytes)',
+  ['contender', 'time', 'target'],
+  [['ckpt `inspect`', formatSeconds(inspect), '<= 10 ms']],
+);
 
 // --- 3. save with digest ----------------------------------------------------------------------
 const out = join(args.dir, 'pt-save-1GiB.pt');
@@ -126,10 +145,18 @@ for (let i = 0; i < Math.max(runs, 5); i++) {
 rmSync(out, { force: true });
 const ckptSave = median(ckptTimes);
 const torchSave = { save_hash: median(torchTimes) };
-table('Save 1 GiB (200 tensors) from memory with its SHA-256', ['contender', 'time', 'ckpt is faster by'], [
-  ['ckpt `save`, digest in the same pass, no fsync', formatSeconds(ckptSave), ''],
-  ['torch.save then hashlib.file_digest', formatSeconds(torchSave.save_hash), `${(torchSave.save_hash / ckptSave).toFixed(2)}x`],
-]);
+table(
+  'Save 1 GiB (200 tensors) from memory with its SHA-256',
+  ['contender', 'time', 'ckpt is faster by'],
+  [
+    ['ckpt `save`, digest in the same pass, no fsync', formatSeconds(ckptSave), ''],
+    [
+      'torch.save then hashlib.file_digest',
+      formatSeconds(torchSave.save_hash),
+      `${(torchSave.save_hash / ckptSave).toFixed(2)}x`,
+    ],
+  ],
+);
 
 // --- 4. convert ----------------------------------------------------------------------------
 const registry = new StorageRegistry([pytorch, safetensors]);
@@ -149,16 +176,29 @@ print(json.dumps({'convert': median(times)}))
   [big, converted, String(runs)],
 );
 rmSync(converted, { force: true });
-table('Convert the 1 GiB .pt to .safetensors', ['contender', 'time', 'ckpt is faster by'], [
-  ['ckpt `convertCheckpoint` (output digest included)', formatSeconds(ckptConvert), ''],
-  ['torch.load + safetensors save_file (no digest)', formatSeconds(pyConvert.convert), `${(pyConvert.convert / ckptConvert).toFixed(2)}x`],
-]);
+table(
+  'Convert the 1 GiB .pt to .safetensors',
+  ['contender', 'time', 'ckpt is faster by'],
+  [
+    ['ckpt `convertCheckpoint` (output digest included)', formatSeconds(ckptConvert), ''],
+    [
+      'torch.load + safetensors save_file (no digest)',
+      formatSeconds(pyConvert.convert),
+      `${(pyConvert.convert / ckptConvert).toFixed(2)}x`,
+    ],
+  ],
+);
 
 console.log('\n### Targets\n');
 console.log('| target | measured | |');
 console.log('|---|---:|---|');
-console.log(`| load >= 1x torch.load(mmap=True) | ${(torchLoad.mmap / ckptLoad).toFixed(2)}x | ${verdict(torchLoad.mmap / ckptLoad >= 1)} |`);
-console.log(`| load >= 3x torch.load() | ${(torchLoad.default / ckptLoad).toFixed(2)}x | ${verdict(torchLoad.default / ckptLoad >= 3)} |`);
+console.log(
+  `| load >= 1x torch.load(mmap=True) | ${(torchLoad.mmap / ckptLoad).toFixed(2)}x | ${verdict(torchLoad.mmap / ckptLoad >= 1)} |`,
+);
+console.log(
+  `| load >= 3x torch.load() | ${(torchLoad.default / ckptLoad).toFixed(2)}x | ${verdict(torchLoad.default / ckptLoad >= 3)} |`,
+);
 console.log(`| inspect <= 10 ms | ${formatSeconds(inspect)} | ${verdict(inspect <= 0.01)} |`);
-console.log(`| save + digest >= 1.5x torch.save + hashlib | ${(torchSave.save_hash / ckptSave).toFixed(2)}x | ${verdict(torchSave.save_hash / ckptSave >= 1.5)} |`);
-
+console.log(
+  `| save + digest >= 1.5x torch.save + hashlib | ${(torchSave.save_hash / ckptSave).toFixed(2)}x | ${verdict(torchSave.save_hash / ckptSave >= 1.5)} |`,
+);

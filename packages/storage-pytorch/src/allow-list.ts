@@ -150,7 +150,10 @@ const STATIC_HANDLERS: Readonly<Record<string, GlobalHandler>> = (() => {
       const [type, index] = args;
       if (typeof type !== 'string') return fail('torch.device needs a string');
       const [kind, number] = type.split(':');
-      return torchDevice(kind as string, typeof index === 'number' ? index : number === undefined ? null : Number(number));
+      return torchDevice(
+        kind as string,
+        typeof index === 'number' ? index : number === undefined ? null : Number(number),
+      );
     }),
     'torch.serialization._get_layout': callable(([name], fail) => {
       if (typeof name !== 'string') return fail('_get_layout needs a layout name');
@@ -159,14 +162,17 @@ const STATIC_HANDLERS: Readonly<Record<string, GlobalHandler>> = (() => {
     '_codecs.encode': callable(([text, encoding], fail) => {
       if (typeof text !== 'string') return fail('_codecs.encode of something that is not a string');
       const codec = typeof encoding === 'string' ? encoding.toLowerCase().replace('-', '') : 'utf8';
-      if (codec !== 'latin1' && codec !== 'utf8' && codec !== 'ascii') return fail(`_codecs.encode with encoding ${String(encoding)}`);
+      if (codec !== 'latin1' && codec !== 'utf8' && codec !== 'ascii')
+        return fail(`_codecs.encode with encoding ${String(encoding)}`);
       return new Uint8Array(Buffer.from(text, codec === 'utf8' ? 'utf8' : 'latin1'));
     }),
     'builtins.bytearray': callable(([source]) => {
       const bytes = source instanceof Uint8Array ? new Uint8Array(source) : new Uint8Array(0);
       return withPython(bytes, { className: 'builtins.bytearray' });
     }),
-    'builtins.set': callable(([items]) => new PySet(items instanceof PyList ? items.items : items instanceof PyTuple ? items.items : [])),
+    'builtins.set': callable(
+      ([items]) => new PySet(items instanceof PyList ? items.items : items instanceof PyTuple ? items.items : []),
+    ),
     'builtins.complex': callable(([real = 0, imag = 0]) => {
       const part = (v: unknown) => (v instanceof PyWholeFloat ? v.value : Number(v));
       return withPython({ real: part(real), imag: part(imag) }, { className: 'builtins.complex' });
@@ -181,7 +187,13 @@ const STATIC_HANDLERS: Readonly<Record<string, GlobalHandler>> = (() => {
     handlers[name] = { value: () => withPython({ name }, { className: 'torch.storage' }) };
   }
   for (const name of KNOWN_TORCH_DTYPES) handlers[`torch.${name}`] ??= { value: () => torchDtype(name) };
-  for (const scheme of ['per_tensor_affine', 'per_tensor_symmetric', 'per_channel_affine', 'per_channel_symmetric', 'per_channel_affine_float_qparams']) {
+  for (const scheme of [
+    'per_tensor_affine',
+    'per_tensor_symmetric',
+    'per_channel_affine',
+    'per_channel_symmetric',
+    'per_channel_affine_float_qparams',
+  ]) {
     handlers[`torch.${scheme}`] = { value: () => withPython({ name: scheme }, { className: 'torch.qscheme' }) };
   }
   for (const name of [
@@ -193,7 +205,9 @@ const STATIC_HANDLERS: Readonly<Record<string, GlobalHandler>> = (() => {
     '_rebuild_device_tensor_from_cpu_tensor',
   ]) {
     handlers[`torch._utils.${name}`] = callable(() => {
-      throw new UnsupportedError(`torch._utils.${name} tensors (quantized, sparse, meta or subclass tensors) cannot be read`);
+      throw new UnsupportedError(
+        `torch._utils.${name} tensors (quantized, sparse, meta or subclass tensors) cannot be read`,
+      );
     });
   }
   return Object.freeze(handlers);
@@ -234,9 +248,14 @@ function tensorHandlers(tensorFrom: (request: ViewRequest) => Tensor): Record<st
     'torch._utils._rebuild_parameter': callable(parameter),
     'torch._utils._rebuild_parameter_with_state': callable(parameter),
     'torch._tensor._rebuild_from_type_v2': callable(([func, newType, args], fail) => {
-      if (!(func instanceof GlobalRef) || !func.handler.call) return fail('_rebuild_from_type_v2 with a function that is not allowed');
+      if (!(func instanceof GlobalRef) || !func.handler.call)
+        return fail('_rebuild_from_type_v2 with a function that is not allowed');
       const result = func.handler.call(tupleItems(args, 'its arguments', fail), fail);
-      if (newType instanceof GlobalRef && newType.fullName === 'torch.nn.parameter.Parameter' && isTensorValue(result)) {
+      if (
+        newType instanceof GlobalRef &&
+        newType.fullName === 'torch.nn.parameter.Parameter' &&
+        isTensorValue(result)
+      ) {
         return parameterOf(result as Tensor, true);
       }
       return result;

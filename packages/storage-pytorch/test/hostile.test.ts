@@ -217,7 +217,12 @@ describe('hostile tensors', () => {
 
 describe('hostile archives', () => {
   function rawZip(entries: Array<{ name: string; data: Uint8Array }>): Buffer {
-    return Buffer.concat(zipChunks(entries, entries.map((e) => crc32(e.data, 0))));
+    return Buffer.concat(
+      zipChunks(
+        entries,
+        entries.map((e) => crc32(e.data, 0)),
+      ),
+    );
   }
 
   it.each([['archive/../../evil.pkl'], ['/etc/passwd'], ['C:/windows/system.ini'], ['archive/..\\..\\evil']])(

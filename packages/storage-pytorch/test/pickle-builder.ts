@@ -84,7 +84,17 @@ export interface ArchiveParts {
 export function writeArchive(path: string, parts: ArchiveParts): void {
   const folder = parts.folder ?? 'archive';
   const records = [{ name: `${folder}/data.pkl`, data: parts.pickle }];
-  for (const [key, bytes] of Object.entries(parts.records ?? {})) records.push({ name: `${folder}/data/${key}`, data: bytes });
-  if (parts.version !== null) records.push({ name: `${folder}/version`, data: new Uint8Array(Buffer.from(parts.version ?? '3\n')) });
-  writeFileSync(path, Buffer.concat(zipChunks(records, records.map((r) => crc32(r.data, 0)))));
+  for (const [key, bytes] of Object.entries(parts.records ?? {}))
+    records.push({ name: `${folder}/data/${key}`, data: bytes });
+  if (parts.version !== null)
+    records.push({ name: `${folder}/version`, data: new Uint8Array(Buffer.from(parts.version ?? '3\n')) });
+  writeFileSync(
+    path,
+    Buffer.concat(
+      zipChunks(
+        records,
+        records.map((r) => crc32(r.data, 0)),
+      ),
+    ),
+  );
 }
