@@ -16,7 +16,7 @@ import {
 } from '@ckpt/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requirePythonModules, runPythonFile, skipPython } from '../../../tools/testing/python.js';
-import { asParameter, pyFloat, pytorch, SAVE_DTYPES, withPython } from '../src/index.js';
+import { asParameter, pyFloat, pythonInfo, pytorch, SAVE_DTYPES, withPython } from '../src/index.js';
 import { expectMatchesManifest } from './manifest.js';
 
 // Compatibility with the real torch, both ways: torch loads what ckpt writes
@@ -179,5 +179,42 @@ describe.skipIf(skipPython)('against torch 2.13', () => {
       const inspection = await pytorch.inspect(path);
       expect(inspection.tensors.map((t) => t.name)).toEqual(flattenTensors(state).map(([n]) => n));
     }
+  });
+});
+
+describe.skipIf(skipPython)('globals a user allows, as torch.serialization.add_safe_globals', () => {
+  beforeAll(() => requirePythonModules(['torch', 'numpy']));
+  const path = join(dir, 'extras.pt');
+
+  it('are refused by default, naming the first', async () => {
+    runPythonFile(script, ['save-extras'], JSON.stringify({ path }));
+    await expect(pytorch.load(path)).rejects.toMatchObject({
+      code: 'CKPT_UNSAFE_PICKLE',
+      global: 'argparse.Namespace',
+    });
+  });
+
+  it('argparse.Namespace, numpy arrays, rng states and scalars, and Lightning AttributeDict read once allowed', async () => {
+    const { state } = await pytorch.load(path, { allowGlobals: ['argparse', 'numpy', 'lightning'] });
+    expect(state.args).toEqual({ lr: 0.1, layers: [4, 8], name: 'mlp' });
+    expect(pythonInfo(state.args)?.className).toBe('argparse.Namespace');
+    const weights = state.weights as Tensor;
+    expect(weights).toMatchObject({ dtype: 'F32', shape: [2, 3] });
+    expect(Array.from(new Float32Array(weights.data.slice().buffer))).toEqual([0, 1, 2, 3, 4, 5]);
+    // A Fortran-ordered array comes out in C order.
+    expect(Array.from(new BigInt64Array((state.fortran as Tensor).data.slice().buffer))).toEqual([
+      0n,
+      1n,
+      2n,
+      3n,
+      4n,
+      5n,
+    ]);
+    const rng = state.rng as Tuple;
+    expect(rng[0]).toBe('MT19937');
+    expect((rng[1] as Tensor).shape).toEqual([624]);
+    expect(state.scalar).toBe(2.5);
+    expect(state.hparams).toEqual({ lr: 0.01, batch_size: 32 });
+    expect(pythonInfo(state.hparams)?.className).toBe('lightning.fabric.utilities.data.AttributeDict');
   });
 });

@@ -7,6 +7,9 @@
                                     then torch.save(obj, dst).
     torch_compat.py save-random     stdin: JSON list of {path, seed, tensors}: saves a random state dict
                                     with torch.save for each; prints {path: description}.
+    torch_compat.py save-extras     stdin: JSON {path}: torch.save of a checkpoint holding an
+                                    argparse.Namespace, numpy arrays and an rng state, and a Lightning
+                                    AttributeDict (its class defined here under Lightning's module name).
 """
 import collections
 import hashlib
@@ -86,10 +89,45 @@ def main():
         for src, dst in jobs:
             torch.save(torch.load(src, weights_only=True), dst)
         print("{}")
+    elif command == "save-extras":
+        save_extras(jobs["path"])
+        print("{}")
     elif command == "save-random":
         print(json.dumps({job["path"]: save_random(job) for job in jobs}))
     else:
         raise SystemExit(f"unknown command {command}")
+
+
+def save_extras(path):
+    import argparse
+    import types
+    import numpy as np
+
+    # Lightning's module path, registered with its parents so pickle can import it.
+    for name in ["lightning", "lightning.fabric", "lightning.fabric.utilities"]:
+        sys.modules.setdefault(name, types.ModuleType(name))
+    module = types.ModuleType("lightning.fabric.utilities.data")
+
+    class AttributeDict(dict):
+        def __getattr__(self, key):
+            return self[key]
+
+    AttributeDict.__module__ = module.__name__
+    AttributeDict.__qualname__ = "AttributeDict"
+    module.AttributeDict = AttributeDict
+    sys.modules[module.__name__] = module
+    rng = np.random.RandomState(7)
+    torch.save(
+        {
+            "args": argparse.Namespace(lr=0.1, layers=[4, 8], name="mlp"),
+            "weights": np.arange(6, dtype=np.float32).reshape(2, 3),
+            "fortran": np.asfortranarray(np.arange(6, dtype=np.int64).reshape(2, 3)),
+            "rng": rng.get_state(),
+            "scalar": np.float64(2.5),
+            "hparams": AttributeDict(lr=0.01, batch_size=32),
+        },
+        path,
+    )
 
 
 def save_random(job):
