@@ -11,6 +11,7 @@ export const NativeErrorCode = {
   Closed: 'CKPT_CLOSED',
   InvalidArgument: 'CKPT_INVALID_ARGUMENT',
   Io: 'CKPT_IO',
+  Locked: 'CKPT_LOCKED',
 } as const;
 
 export type NativeErrorCode = (typeof NativeErrorCode)[keyof typeof NativeErrorCode];

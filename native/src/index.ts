@@ -7,10 +7,13 @@
  */
 import { loadBinding } from './binding.js';
 import { jsImplementation } from './js-impl.js';
+import { waitForLock } from './lock.js';
 import { nativeImplementation } from './native-impl.js';
 import type {
+  FileLock,
   HashOptions,
   Implementation,
+  LockOptions,
   MapOptions,
   MappedFile,
   Sha256Hasher,
@@ -21,8 +24,10 @@ import type {
 export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from './errors.js';
 export { TEMP_SUFFIX } from './js-impl.js';
 export type {
+  FileLock,
   HashOptions,
   Implementation,
+  LockOptions,
   MapOptions,
   MappedFile,
   Progress,
@@ -120,4 +125,18 @@ export function writeFileAtomic(
   options?: WriteOptions,
 ): Promise<WriteResult> {
   return selected.implementation.writeFileAtomic(path, Array.isArray(chunks) ? chunks : [...chunks], options);
+}
+
+/**
+ * Takes an exclusive inter-process lock on `path` (the file is created and
+ * kept), or returns null at once when another holder has it. The lock is
+ * released by `release()`, or by the kernel if this process dies.
+ */
+export function tryLockFile(path: string): FileLock | null {
+  return selected.implementation.tryLockFile(path);
+}
+
+/** Waits up to `timeoutMs` (default 30 s) for the lock on `path`; fails with CKPT_LOCKED. */
+export function lockFile(path: string, options?: LockOptions): Promise<FileLock> {
+  return waitForLock((p) => selected.implementation.tryLockFile(p), path, options);
 }

@@ -1,6 +1,8 @@
 import type { Binding } from './binding.js';
 import { fromBindingError } from './errors.js';
+import { HeldLock } from './lock.js';
 import type {
+  FileLock,
   HashOptions,
   Implementation,
   MapOptions,
@@ -182,6 +184,10 @@ export function nativeImplementation(binding: Binding): Implementation {
     createSha256: (): Sha256Hasher => new NativeSha256(),
     mapFile: (path: string, options: MapOptions = {}): MappedFile =>
       new NativeMapped(binding, path, options.copy ?? false),
+    tryLockFile: (path: string): FileLock | null => {
+      const inner = call(() => binding.tryLockFile(path));
+      return inner ? new HeldLock(path, () => inner.release()) : null;
+    },
     crc32Many: (buffers: readonly Uint8Array[]): Promise<number[]> => callAsync(() => binding.crc32Many([...buffers])),
     writeFileAtomic: (path: string, chunks: readonly Uint8Array[], options: WriteOptions = {}): Promise<WriteResult> =>
       callWithProgress(

@@ -59,6 +59,19 @@ export interface MappedFile extends Disposable {
 }
 
 /** What each implementation (native, JavaScript) provides. */
+/** An exclusive inter-process lock on a file; release it when done. */
+export interface FileLock extends Disposable {
+  readonly path: string;
+  readonly released: boolean;
+  /** Releases the lock (idempotent). */
+  release(): void;
+}
+
+export interface LockOptions {
+  /** How long to wait for the lock before failing with CKPT_LOCKED (default 30 s; 0 tries once). */
+  timeoutMs?: number;
+}
+
 export interface Implementation {
   readonly kind: 'native' | 'js';
   sha256File(path: string, options?: HashOptions): Promise<string>;
@@ -67,4 +80,5 @@ export interface Implementation {
   mapFile(path: string, options?: MapOptions): MappedFile;
   writeFileAtomic(path: string, chunks: readonly Uint8Array[], options?: WriteOptions): Promise<WriteResult>;
   crc32Many(buffers: readonly Uint8Array[]): Promise<number[]>;
+  tryLockFile(path: string): FileLock | null;
 }

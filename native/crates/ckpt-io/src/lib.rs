@@ -9,6 +9,7 @@
 //! - [`map`]: read-only mappings with bounds-checked byte ranges.
 //! - [`atomic`]: writes to a temporary in the target folder, hashing in the
 //!   same pass, then flush, rename and folder flush.
+//! - [`lock`]: inter-process locks the kernel releases when a holder dies.
 //! - [`sigbus`]: turns the SIGBUS a truncated mapping raises into a flag, so
 //!   a file shrinking under a reader is an error, never a crash.
 
@@ -17,6 +18,7 @@ pub mod crc;
 pub mod error;
 mod file;
 pub mod hash;
+pub mod lock;
 pub mod map;
 pub mod sigbus;
 
@@ -24,4 +26,5 @@ pub use atomic::{AtomicFile, TEMP_SUFFIX, WriteSummary, write_file_atomic};
 pub use crc::crc32_many;
 pub use error::IoError;
 pub use hash::{Digest, Sha256, sha256_bytes, sha256_file, sha256_files, to_hex};
+pub use lock::{FileLock, try_lock_file};
 pub use map::MappedFile;

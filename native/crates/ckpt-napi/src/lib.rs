@@ -381,3 +381,25 @@ impl Task for Crc32Task {
 pub fn crc32_many(buffers: Vec<Uint8Array>) -> AsyncTask<Crc32Task> {
     AsyncTask::new(Crc32Task { buffers })
 }
+
+/// An exclusive inter-process lock; the kernel releases it if the process dies.
+#[napi]
+pub struct NativeFileLock {
+    inner: Option<ckpt_io::FileLock>,
+}
+
+#[napi]
+impl NativeFileLock {
+    /// Releases the lock (idempotent).
+    #[napi]
+    pub fn release(&mut self) {
+        self.inner = None;
+    }
+}
+
+/// Takes the lock on `path` (creating the file) or returns null when it is held.
+#[napi]
+pub fn try_lock_file(path: String) -> Result<Option<NativeFileLock>> {
+    let lock = ckpt_io::try_lock_file(path.as_ref()).map_err(to_js_error)?;
+    Ok(lock.map(|lock| NativeFileLock { inner: Some(lock) }))
+}

@@ -1,0 +1,76 @@
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { lockFile, NativeErrorCode } from '../src/index.js';
+import { waitForLock } from '../src/lock.js';
+import { implementations, scratchDir } from './helpers.js';
+
+const dir = scratchDir();
+const distIndex = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+
+/** Starts a process holding the lock on `path` with `kind`'s implementation; resolves once it holds it. */
+async function holder(path: string, kind: 'native' | 'js'): Promise<ChildProcessByStdio<null, Readable, null>> {
+  const script = `
+    const { getImplementation } = await import(${JSON.stringify(distIndex)});
+    const lock = getImplementation(${JSON.stringify(kind)}).tryLockFile(${JSON.stringify(path)});
+    process.stdout.write(lock ? 'held\\n' : 'busy\\n');
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = await once(child.stdout, 'data');
+  expect(String(line).trim()).toBe('held');
+  return child;
+}
+
+describe.each(implementations)('file locks ($kind)', (impl) => {
+  it('excludes a second holder until released', () => {
+    const path = join(dir, `a-${impl.kind}.lock`);
+    const first = impl.tryLockFile(path);
+    expect(first).not.toBeNull();
+    expect(impl.tryLockFile(path)).toBeNull();
+    first?.release();
+    expect(first?.released).toBe(true);
+    first?.release(); // idempotent
+    const second = impl.tryLockFile(path);
+    expect(second).not.toBeNull();
+    second?.release();
+  });
+
+  it('is released when the holding process is killed with SIGKILL', async () => {
+    const path = join(dir, `killed-${impl.kind}.lock`);
+    const child = await holder(path, impl.kind);
+    expect(impl.tryLockFile(path)).toBeNull();
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const lock = impl.tryLockFile(path);
+    expect(lock).not.toBeNull();
+    lock?.release();
+  });
+
+  it('waits for a holder, then fails with CKPT_LOCKED after the timeout', async () => {
+    const path = join(dir, `wait-${impl.kind}.lock`);
+    const first = impl.tryLockFile(path);
+    setTimeout(() => first?.release(), 30);
+    const second = await waitForLock(impl.tryLockFile, path, { timeoutMs: 5000 });
+    await expect(waitForLock(impl.tryLockFile, path, { timeoutMs: 20 })).rejects.toMatchObject({
+      code: NativeErrorCode.Locked,
+    });
+    second.release();
+  });
+
+  it('says when the folder does not exist', () => {
+    expect(() => impl.tryLockFile(join(dir, 'missing', 'x.lock'))).toThrow(
+      expect.objectContaining({ code: NativeErrorCode.NotFound }),
+    );
+  });
+});
+
+it('lockFile uses the selected implementation', async () => {
+  const lock = await lockFile(join(dir, 'selected.lock'), { timeoutMs: 0 });
+  expect(lock.released).toBe(false);
+  lock.release();
+});
