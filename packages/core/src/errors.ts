@@ -10,6 +10,7 @@ export const ErrorCode = {
   InvalidArgument: 'CKPT_INVALID_ARGUMENT',
   Unsupported: 'CKPT_UNSUPPORTED',
   Conflict: 'CKPT_CONFLICT',
+  Vetoed: 'CKPT_VETOED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -59,6 +60,18 @@ export class ConflictError extends CkptError {
   override name = 'ConflictError';
   constructor(message: string, details: CkptErrorDetails = {}) {
     super(ErrorCode.Conflict, message, details);
+  }
+}
+
+/** A `before*` hook vetoed an operation the caller asked for (load, delete, export, backup). */
+export class VetoedError extends CkptError {
+  override name = 'VetoedError';
+  constructor(
+    readonly hook: string,
+    readonly reason: string,
+    operation: string,
+  ) {
+    super(ErrorCode.Vetoed, `${operation} was vetoed by hook ${hook}: ${reason}`);
   }
 }
 

@@ -29,6 +29,7 @@ export {
   NativeErrorCode,
   NotFoundError,
   UnsupportedError,
+  VetoedError,
 } from './errors.js';
 export {
   bf16ToF32,
@@ -40,6 +41,60 @@ export {
   f32ToF16,
   isEncodedFloat,
 } from './float.js';
+export type { Comparison, TensorDifference } from './manager/compare.js';
+export {
+  compactStamp,
+  dashStamp,
+  type FileNameContext,
+  type FolderContext,
+  formatSpec,
+  type Layout,
+  layouts,
+  pythonIsoformat,
+  type Seed001Options,
+  seed000Layout,
+  seed000Path,
+  seed001Layout,
+  seed001RunName,
+  seed003Layout,
+  templateLayout,
+} from './manager/layouts.js';
+export {
+  CheckpointManager,
+  type ExportResult,
+  type ListFilter,
+  type LoadedCheckpoint,
+  type LoadOptions as ManagerLoadOptions,
+  type SaveCompletion,
+  type SaveInput,
+  type SaveOutcome,
+  type Summary,
+  type VerifyResult,
+} from './manager/manager.js';
+export type { CheckpointManagerOptions } from './manager/options.js';
+export {
+  allOf,
+  anyOf,
+  bestOnly,
+  everyEpochs,
+  everySeconds,
+  everySteps,
+  keepBest,
+  keepEvery,
+  keepLatest,
+  keepOnePer,
+  keepTagged,
+  type RetentionContext,
+  type RetentionPolicy,
+  type SaveDecisionContext,
+  type SavePolicy,
+  when,
+} from './manager/policies.js';
+export { type BestSetting, monitorScore, type Score, type Selector } from './manager/ranking.js';
+export type { BackupInfo, CheckpointRecord, CheckpointStatus, IndexFile, StoredRecord } from './manager/record.js';
+export type { RecoveryReport } from './manager/recovery.js';
+export { type MinimalLogging, Seed001Files, type Seed001RunInfo, type TrainingMetadata } from './manager/seed001.js';
+export { snapshotState } from './manager/snapshot.js';
 export { StorageRegistry } from './registry.js';
 export {
   DETECT_BYTES,
@@ -69,6 +124,7 @@ export {
   toTypedArray,
   zeros,
 } from './tensor.js';
+export type { ExperimentInfo, Tracker } from './tracker.js';
 export {
   assertStateTree,
   childrenOf,

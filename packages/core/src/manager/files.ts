@@ -1,0 +1,155 @@
+/**
+ * File moves the manager makes: staging folders, renames that are flushed,
+ * verified copies, stable hard links, gzip. Every destination is reached by
+ * a rename, so no reader ever sees a partial file under a final name.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { Sha256, sha256File, TEMP_SUFFIX } from '@ckpt/native';
+import { IntegrityError } from '../errors.js';
+
+/** Where saves are written before they are committed, inside the experiment folder. */
+export const STAGING_FOLDER = '.ckpt-staging';
+
+const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
+
+/** A fresh staging folder named after this process, so recovery knows whether its owner still runs. */
+export async function makeStagingDir(folder: string): Promise<string> {
+  const dir = join(folder, STAGING_FOLDER, `${host}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** True when a staging folder's owner may still be writing into it. */
+export function stagingOwnerAlive(name: string): boolean {
+  const match = /^(.*)-(\d+)-[0-9a-f]{8}$/.exec(name);
+  if (!match) return false;
+  if (match[1] !== host) return true; // another machine: never take its work away
+  try {
+    process.kill(Number(match[2]), 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Staging folders whose owners are gone. */
+export async function abandonedStagingDirs(folder: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(join(folder, STAGING_FOLDER));
+  } catch {
+    return [];
+  }
+  return names.filter((name) => !stagingOwnerAlive(name)).map((name) => join(folder, STAGING_FOLDER, name));
+}
+
+export async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Renames `from` to `to` and, with `fsync`, flushes the folders involved. */
+export async function renameDurably(from: string, to: string, fsync: boolean): Promise<void> {
+  await rename(from, to);
+  if (fsync) {
+    await syncFolder(dirname(to));
+    if (dirname(from) !== dirname(to)) await syncFolder(dirname(from));
+  }
+}
+
+function tempBeside(path: string): string {
+  return join(dirname(path), `.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+}
+
+/**
+ * Makes `path` name the same file as `target` (a hard link: checkpoint files
+ * are never changed in place, so this costs nothing), or a copy where links
+ * are not possible. Replaces `path` atomically.
+ */
+export async function linkAtomically(target: string, path: string, fsync: boolean): Promise<void> {
+  const [a, b] = await Promise.all([stat(target), stat(path).catch(() => undefined)]);
+  if (b && a.ino === b.ino && a.dev === b.dev) return;
+  const temp = tempBeside(path);
+  try {
+    await link(target, temp).catch(() => copyFile(target, temp));
+    await renameDurably(temp, path, fsync);
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+/**
+ * Copies `source` to `destination` through a temporary beside it, checks the
+ * copy's SHA-256 against `expected` and only then renames it into place.
+ */
+export async function copyVerified(
+  source: string,
+  destination: string,
+  expected: string,
+  fsync: boolean,
+): Promise<{ size: number; sha256: string }> {
+  await mkdir(dirname(destination), { recursive: true });
+  const temp = tempBeside(destination);
+  try {
+    await copyFile(source, temp);
+    if (fsync) {
+      const handle = await open(temp, 'r+');
+      await handle.sync().finally(() => handle.close());
+    }
+    const sha256 = await sha256File(temp);
+    if (sha256 !== expected) {
+      throw new IntegrityError(`the copy of ${source} does not match its recorded SHA-256`, {
+        path: source,
+        expected,
+        found: sha256,
+      });
+    }
+    const { size } = await stat(temp);
+    await renameDurably(temp, destination, fsync);
+    return { size, sha256 };
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+function hashing(hasher: Sha256, counter: { bytes: number }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hasher.update(chunk);
+      counter.bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+}
+
+/** Gzips `source` into `destination`, returning the compressed file's size and SHA-256 from the same pass. */
+export async function gzipFile(
+  source: string,
+  destination: string,
+  fsync: boolean,
+): Promise<{ size: number; sha256: string }> {
+  const hasher = new Sha256();
+  const counter = { bytes: 0 };
+  const out = createWriteStream(destination);
+  await pipeline(createReadStream(source), createGzip({ level: 6 }), hashing(hasher, counter), out);
+  if (fsync) {
+    const handle = await open(destination, 'r+');
+    await handle.sync().finally(() => handle.close());
+  }
+  return { size: counter.bytes, sha256: hasher.digest() };
+}
+
+export async function gunzipFile(source: string, destination: string): Promise<void> {
+  await pipeline(createReadStream(source), createGunzip(), createWriteStream(destination));
+}

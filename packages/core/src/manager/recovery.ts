@@ -1,0 +1,184 @@
+/**
+ * Reconciling the index with the folder when a manager opens: what a crash,
+ * a killed process or a person with `rm` may have left behind.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { sha256File, TEMP_SUFFIX } from '@ckpt/native';
+import type { StorageBackend } from '../storage.js';
+import { abandonedStagingDirs, renameDurably, STAGING_FOLDER } from './files.js';
+import type { IndexFile, StoredRecord } from './record.js';
+
+export interface RecoveryReport {
+  /** Saves a crash interrupted after their commit, whose rename was finished now. */
+  rolledForward: string[];
+  /** Records dropped because neither their file nor their staged file exists (or the staged file was bad). */
+  dropped: string[];
+  /** Records whose file is gone. */
+  missing: string[];
+  /** Records whose file has the wrong size. */
+  corrupted: string[];
+  /** Temporaries and abandoned staging folders removed. */
+  removed: string[];
+  /** Checkpoint-like files without a record (see `adoptOrphans`). */
+  orphans: string[];
+  /** Orphans adopted, with a digest computed now. */
+  adopted: string[];
+}
+
+export interface RecoveryContext {
+  folder: string;
+  backend: StorageBackend;
+  /** File name endings that are checkpoints in this experiment. */
+  extensions: string[];
+  /** Names in the folder that are not checkpoints (index, best file, sidecars). */
+  reserved: Set<string>;
+  adoptOrphans: boolean;
+  fsync: boolean;
+  experiment: string;
+  model: string;
+}
+
+/** Makes the index and the folder agree. Runs with the index lock held. */
+export async function reconcile(index: IndexFile, context: RecoveryContext): Promise<RecoveryReport> {
+  const report: RecoveryReport = {
+    rolledForward: [],
+    dropped: [],
+    missing: [],
+    corrupted: [],
+    removed: [],
+    orphans: [],
+    adopted: [],
+  };
+  const { folder } = context;
+  const kept: StoredRecord[] = [];
+  for (const record of index.checkpoints) {
+    if (await settleRecord(record, context, report)) kept.push(record);
+  }
+  index.checkpoints = kept;
+
+  for (const file of index.deleting) await rm(join(folder, file), { force: true });
+  index.deleting = [];
+
+  for (const dir of await abandonedStagingDirs(folder)) {
+    const referenced = kept.some((r) => r.staging && join(folder, r.staging).startsWith(`${dir}/`));
+    if (referenced) continue;
+    await rm(dir, { recursive: true, force: true });
+    report.removed.push(relative(folder, dir));
+  }
+
+  const names = await readdir(folder);
+  for (const name of names) {
+    if (name.endsWith(TEMP_SUFFIX)) {
+      await rm(join(folder, name), { force: true });
+      report.removed.push(name);
+    }
+  }
+
+  const known = new Set(kept.map((r) => r.file));
+  for (const name of names.sort()) {
+    if (known.has(name) || context.reserved.has(name) || name.startsWith('.')) continue;
+    if (!context.extensions.some((ext) => name.endsWith(ext))) continue;
+    report.orphans.push(name);
+  }
+  if (context.adoptOrphans) await adopt(index, context, report);
+  return report;
+}
+
+/** Finishes or drops an interrupted save, marks missing and wrong-sized files; false drops the record. */
+async function settleRecord(record: StoredRecord, context: RecoveryContext, report: RecoveryReport): Promise<boolean> {
+  const finalPath = join(context.folder, record.file);
+  if (record.staging) {
+    const stagedPath = join(context.folder, record.staging);
+    const inStaging = record.staging.startsWith(`${STAGING_FOLDER}/`) && !record.staging.includes('..');
+    if (!existsSync(finalPath) && inStaging && existsSync(stagedPath)) {
+      // Committed, not yet renamed: check the staged bytes, then finish the rename.
+      if ((await sha256File(stagedPath)) !== record.sha256) {
+        report.dropped.push(record.id);
+        return false;
+      }
+      await renameDurably(stagedPath, finalPath, context.fsync);
+      report.rolledForward.push(record.id);
+    }
+    delete record.staging;
+  }
+  const info = await stat(finalPath).catch(() => undefined);
+  if (!info) {
+    if (record.status !== 'missing') report.missing.push(record.id);
+    record.status = 'missing';
+    return true;
+  }
+  if (info.size !== record.size) {
+    record.status = 'corrupted';
+    report.corrupted.push(record.id);
+  } else if (record.status === 'missing') {
+    record.status = 'ok'; // the file came back
+  }
+  return true;
+}
+
+async function adopt(index: IndexFile, context: RecoveryContext, report: RecoveryReport): Promise<void> {
+  const candidates = await Promise.all(
+    report.orphans.map(async (name) => ({ name, mtime: (await stat(join(context.folder, name))).mtimeMs })),
+  );
+  candidates.sort((a, b) => a.mtime - b.mtime);
+  for (const { name, mtime } of candidates) {
+    const path = join(context.folder, name);
+    let metadata: Record<string, string>;
+    try {
+      metadata = (await context.backend.inspect(path)).metadata;
+    } catch {
+      continue; // not a complete, readable checkpoint: left alone
+    }
+    const saved = parseSavedRecord(metadata.ckpt_record);
+    const { size } = await stat(path);
+    index.checkpoints.push({
+      id: name.replace(/(\.[^.]+)+$/, ''),
+      sequence: index.nextSequence++,
+      experiment: context.experiment,
+      model: context.model,
+      epoch: saved.epoch ?? null,
+      step: saved.step ?? null,
+      timestamp: saved.timestamp ?? new Date(mtime).toISOString(),
+      file: name,
+      format: context.backend.name,
+      size,
+      sha256: await sha256File(path),
+      metrics: saved.metrics ?? {},
+      tags: [...(saved.tags ?? []), 'adopted'],
+      isBest: false,
+      isLatest: false,
+      protected: false,
+      status: 'ok',
+    });
+    report.adopted.push(name);
+  }
+  report.orphans = report.orphans.filter((name) => !report.adopted.includes(name));
+}
+
+interface SavedRecord {
+  epoch?: number;
+  step?: number;
+  timestamp?: string;
+  metrics?: Record<string, number>;
+  tags?: string[];
+}
+
+/** The record the manager writes into each checkpoint's metadata (`ckpt_record`), if readable. */
+export function parseSavedRecord(text: string | undefined): SavedRecord {
+  if (!text) return {};
+  try {
+    const value = JSON.parse(text) as Record<string, unknown>;
+    const out: SavedRecord = {};
+    if (typeof value.epoch === 'number') out.epoch = value.epoch;
+    if (typeof value.step === 'number') out.step = value.step;
+    if (typeof value.timestamp === 'string') out.timestamp = value.timestamp;
+    if (typeof value.metrics === 'object' && value.metrics !== null)
+      out.metrics = value.metrics as Record<string, number>;
+    if (Array.isArray(value.tags)) out.tags = value.tags.map(String);
+    return out;
+  } catch {
+    return {};
+  }
+}
