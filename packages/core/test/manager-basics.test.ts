@@ -155,9 +155,11 @@ describe('saving and loading', () => {
   });
 
   it('stores NaN and infinite metrics faithfully', async () => {
-    const { manager } = await openManager(root, { experiment: uniqueName() });
+    const experiment = uniqueName();
+    const { manager } = await openManager(root, { experiment });
     await manager.save({ state: {}, epoch: 0, metrics: { val_loss: Number.NaN, grad: Number.POSITIVE_INFINITY } });
-    const [record] = await manager.list();
+    await manager.close();
+    const [record] = await (await openManager(root, { experiment })).manager.list();
     expect(record?.metrics.val_loss).toBeNaN();
     expect(record?.metrics.grad).toBe(Number.POSITIVE_INFINITY);
     expect(record?.isBest).toBe(false); // NaN is never best

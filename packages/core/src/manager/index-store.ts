@@ -37,7 +37,7 @@ export class IndexStore {
 
   /** Writes the index atomically (temporary, flush, rename, folder flush). */
   async write(index: IndexFile): Promise<void> {
-    const text = `${JSON.stringify(index, null, 2)}\n`;
+    const text = `${JSON.stringify(index, keepNonFinite, 2)}\n`;
     await writeFileAtomic(this.path, [Buffer.from(text)], { fsync: this.options.fsync });
   }
 
@@ -70,6 +70,20 @@ export class IndexStore {
       deleting: [],
     };
   }
+}
+
+/** JSON has no NaN or infinity: metrics keep them as the strings "NaN", "Infinity", "-Infinity". */
+function keepNonFinite(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
+}
+
+function readMetrics(metrics: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(metrics)) {
+    if (typeof value === 'number') out[name] = value;
+    else if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') out[name] = Number(value);
+  }
+  return out;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -129,6 +143,7 @@ function checkRecord(value: unknown, where: string): StoredRecord {
     sequence: typeof value.sequence === 'number' ? value.sequence : 0,
     epoch: typeof value.epoch === 'number' ? value.epoch : null,
     step: typeof value.step === 'number' ? value.step : null,
+    metrics: readMetrics(value.metrics as Record<string, unknown>),
     tags: Array.isArray(value.tags) ? value.tags.map(String) : [],
     isBest: value.isBest === true,
     isLatest: value.isLatest === true,
