@@ -94,7 +94,7 @@ export { type BestSetting, monitorScore, type Score, type Selector } from './man
 export type { BackupInfo, CheckpointRecord, CheckpointStatus, IndexFile, StoredRecord } from './manager/record.js';
 export type { RecoveryReport } from './manager/recovery.js';
 export { type MinimalLogging, Seed001Files, type Seed001RunInfo, type TrainingMetadata } from './manager/seed001.js';
-export { snapshotState } from './manager/snapshot.js';
+export { type SnapshotMode, snapshotState } from './manager/snapshot.js';
 export { StorageRegistry } from './registry.js';
 export {
   DETECT_BYTES,

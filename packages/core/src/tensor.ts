@@ -99,7 +99,8 @@ const DTYPE_OF_ARRAY = new Map<unknown, DType>([
  * reinterpret, e.g. a Uint16Array of raw BF16 bits as 'BF16'.
  */
 export function fromTypedArray(array: AnyTypedArray, shape?: readonly number[], dtype?: DType): Tensor {
-  const natural = DTYPE_OF_ARRAY.get(array.constructor);
+  // A Node Buffer is a Uint8Array subclass.
+  const natural = DTYPE_OF_ARRAY.get(array.constructor) ?? (array instanceof Uint8Array ? 'U8' : undefined);
   if (!natural) throw new InvalidArgumentError(`not a typed array: ${Object.prototype.toString.call(array)}`);
   const chosen = dtype ?? natural;
   const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);

@@ -245,6 +245,21 @@ describe('async saves', () => {
     expect(toFloat32Array(loaded.state.view as Tensor)[99]).toBeCloseTo(1.099, 5);
   });
 
+  it("snapshot 'transfer' moves big buffers to the save in O(1) and copies the small pooled ones", async () => {
+    const { manager } = await openManager(root, { experiment: uniqueName(), async: true, snapshot: 'transfer' });
+    const big = weights(100_000, 2); // its own 400 KB ArrayBuffer: moved
+    const small = fromTypedArray(Buffer.from([1, 2, 3, 4])); // in Node's Buffer pool: copied
+    const outcome = await manager.save({ state: { big, small, again: big } });
+    expect(outcome.status).toBe('pending');
+    expect(big.data.byteLength).toBe(0); // detached: the caller cannot change what is written
+    expect(small.data.byteLength).toBe(4);
+    await manager.flush();
+    const { state } = await manager.load();
+    expect(tensorsEqual(state.big as Tensor, weights(100_000, 2))).toBe(true);
+    expect(tensorsEqual(state.again as Tensor, weights(100_000, 2))).toBe(true);
+    expect([...(state.small as Tensor).data]).toEqual([1, 2, 3, 4]);
+  });
+
   it('runs one save at a time, in order', async () => {
     const order: string[] = [];
     const backend = testBackend({ delayMs: 20 });

@@ -66,6 +66,7 @@ describe('tensors', () => {
     expect(back).toBeInstanceOf(Float32Array);
     expect(back.buffer).toBe(values.buffer);
     expect(fromTypedArray(new BigInt64Array([2n ** 62n])).dtype).toBe('I64');
+    expect(fromTypedArray(Buffer.from([1, 2])).dtype).toBe('U8'); // a Node Buffer is a Uint8Array
     expect(fromTypedArray(new Float32Array(4), undefined, 'C64').shape).toEqual([2]);
   });
 

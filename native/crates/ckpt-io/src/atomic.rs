@@ -15,6 +15,8 @@ use tempfile::NamedTempFile;
 pub const TEMP_SUFFIX: &str = ".ckpt-tmp";
 /// Large chunks are written and reported in slices of this size.
 const SLICE: usize = 16 << 20;
+/// Below this, hashing inline is cheaper than starting a thread (about 50 µs).
+const PARALLEL_HASH_MIN: u64 = 1 << 20;
 
 /// The digest and size of what was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +98,16 @@ pub fn write_file_atomic(
 ) -> Result<WriteSummary> {
     let total: u64 = chunks.iter().map(|c| c.len() as u64).sum();
     let mut file = AtomicFile::create(target)?;
+    if total < PARALLEL_HASH_MIN {
+        let mut hasher = Sha256::new();
+        for chunk in chunks {
+            file.write(chunk)?;
+            hasher.update(chunk);
+        }
+        let size = file.commit(fsync)?;
+        progress(total, total);
+        return Ok(WriteSummary { sha256: hasher.finish(), size });
+    }
     let written = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| {
             let mut hasher = Sha256::new();

@@ -59,13 +59,14 @@ export async function syncFolder(folder: string): Promise<void> {
   }
 }
 
-/** Renames `from` to `to` and, with `fsync`, flushes the folders involved. */
+/**
+ * Renames `from` to `to` and, with `fsync`, flushes the destination folder.
+ * (The source folder is not flushed: if its entry came back after a power
+ * loss, recovery would find a staging leftover and remove it.)
+ */
 export async function renameDurably(from: string, to: string, fsync: boolean): Promise<void> {
   await rename(from, to);
-  if (fsync) {
-    await syncFolder(dirname(to));
-    if (dirname(from) !== dirname(to)) await syncFolder(dirname(from));
-  }
+  if (fsync) await syncFolder(dirname(to));
 }
 
 function tempBeside(path: string): string {

@@ -2,7 +2,7 @@
  * The experiment index (`checkpoint_metadata.json`): read, validated,
  * changed under an inter-process lock, and written atomically.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockFile, writeFileAtomic } from '@ckpt/native';
 import { FormatError } from '../errors.js';
@@ -13,6 +13,8 @@ export const LOCK_FILE = '.ckpt.lock';
 export class IndexStore {
   readonly path: string;
   readonly lockPath: string;
+  /** The index as last read or written, with the file identity it had: skips re-reading an unchanged file. */
+  #last: { identity: string; index: IndexFile } | undefined;
 
   constructor(
     readonly folder: string,
@@ -25,6 +27,9 @@ export class IndexStore {
 
   /** The index on disk, or an empty one when there is none yet. */
   async read(): Promise<IndexFile> {
+    const identity = await this.#identity();
+    if (identity === undefined) return this.#empty();
+    if (this.#last?.identity === identity) return this.#last.index;
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -32,13 +37,29 @@ export class IndexStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.#empty();
       throw error;
     }
-    return parseIndex(text, this.path);
+    const index = parseIndex(text, this.path);
+    this.#last = { identity, index };
+    return index;
+  }
+
+  /** Every write renames a new file into place, so inode, size and times identify a version. */
+  async #identity(): Promise<string | undefined> {
+    const info = await stat(this.path, { bigint: true }).catch(() => undefined);
+    return info && `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
   }
 
   /** Writes the index atomically (temporary, flush, rename, folder flush). */
   async write(index: IndexFile): Promise<void> {
     const text = `${JSON.stringify(index, keepNonFinite, 2)}\n`;
+    this.#last = undefined;
     await writeFileAtomic(this.path, [Buffer.from(text)], { fsync: this.options.fsync });
+    const identity = await this.#identity();
+    if (identity) this.#last = { identity, index };
+  }
+
+  /** Forgets the remembered index (after a change that failed half-way). */
+  forget(): void {
+    this.#last = undefined;
   }
 
   /**
@@ -55,6 +76,9 @@ export class IndexStore {
       const result = await change(index);
       if (write) await this.write(index);
       return { index, result };
+    } catch (error) {
+      this.forget(); // `change` may have edited the remembered index before failing
+      throw error;
     } finally {
       lock.release();
     }

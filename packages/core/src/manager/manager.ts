@@ -13,7 +13,7 @@
  * staged file's digest. No torn file ever has a final name.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { CheckpointEvents, CheckpointInfo, EmitResult } from '@ckpt/hooks';
 import { sha256File, writeFileAtomic } from '@ckpt/native';
@@ -197,6 +197,8 @@ export class CheckpointManager {
   #queue: Promise<unknown> = Promise.resolve();
   #failure: unknown;
   #closed = false;
+  /** This manager's staging folder, made on the first save (saves run one at a time). */
+  #staging: string | undefined;
   #recovery: RecoveryReport | undefined;
   /** The experiment's folder. */
   readonly folder: string;
@@ -252,7 +254,7 @@ export class CheckpointManager {
   }
 
   async #open(): Promise<void> {
-    const { index, result } = await this.#store.update(async (index) => {
+    const { index, result } = await this.#update(async (index) => {
       const report = await reconcile(index, {
         folder: this.folder,
         backend: this.#o.backend,
@@ -328,7 +330,7 @@ export class CheckpointManager {
       if (reason !== true) return { outcome: await this.#skipped(prepared, reason) };
     }
     if (!this.#o.async) return { outcome: await this.#write(prepared) };
-    prepared.state = snapshotState(prepared.state, this.#o.snapshot === 'copy');
+    prepared.state = snapshotState(prepared.state, this.#o.snapshot);
     const done: Promise<SaveCompletion> = this.#write(prepared).catch((error: unknown) => {
       this.#failure ??= error;
       return { status: 'failed', record: null, error };
@@ -430,11 +432,11 @@ export class CheckpointManager {
       }),
     };
 
-    const staging = await makeStagingDir(this.folder);
-    let keepStaging = false;
+    this.#staging ??= await makeStagingDir(this.folder);
+    const ext = this.extension.replace(/\.gz$/, '');
+    const stagedPath = join(this.#staging, stem + ext);
+    let keepStaged = false;
     try {
-      const ext = this.extension.replace(/\.gz$/, '');
-      const stagedPath = join(staging, stem + ext);
       const saved = await o.backend.save(stagedPath, prepared.state, { ...o.saveOptions, metadata, fsync: o.fsync });
       if (saved.files.length !== 1) {
         throw new UnsupportedError('the CheckpointManager keeps single-file checkpoints; do not pass maxShardSize', {
@@ -448,7 +450,7 @@ export class CheckpointManager {
         await rm(stagedPath, { force: true });
       }
 
-      const { index, result } = await this.#store.update((index) => {
+      const { index, result } = await this.#update((index) => {
         this.#tidy(index);
         const file = this.#freeName(stem, index);
         const stored: StoredRecord = {
@@ -480,14 +482,14 @@ export class CheckpointManager {
         return { stored, changed };
       });
       // Committed. If the rename fails, the staged file is what recovery finishes from: keep it.
-      keepStaging = true;
+      keepStaged = true;
       await renameDurably(staged.path, join(this.folder, result.stored.file), o.fsync);
-      keepStaging = false;
-      delete result.stored.staging;
+      keepStaged = false;
       this.#remember(index);
       return { status: 'saved', record: await this.#afterCommit(result.stored, index, result.changed, started) };
-    } finally {
-      if (!keepStaging) await rm(staging, { recursive: true, force: true });
+    } catch (error) {
+      if (!keepStaged) await Promise.all([rm(stagedPath, { force: true }), rm(`${stagedPath}.gz`, { force: true })]);
+      throw error;
     }
   }
 
@@ -566,8 +568,10 @@ export class CheckpointManager {
       // Leave a tidy index: clear the staging notes of finished saves.
       const index = await this.#index();
       if (index.checkpoints.some((r) => r.staging) || index.deleting.length > 0) {
-        this.#remember((await this.#store.update((i) => this.#tidy(i))).index);
+        this.#remember((await this.#update((i) => this.#tidy(i))).index);
       }
+      // Empty unless a committed save's rename failed (recovery needs that file then).
+      if (this.#staging) await rmdir(this.#staging).catch(() => undefined);
     } finally {
       this.#closed = true;
       await this.#notifyTracker('endExperiment', (t) => t.endExperiment?.(this.#o.experiment, status));
@@ -606,8 +610,30 @@ export class CheckpointManager {
     this.#cache.set('index', index);
   }
 
-  #withPath(record: StoredRecord): CheckpointRecord {
-    return { ...structuredClone(record), path: join(this.folder, record.file) };
+  /** A copy of a record for callers (changing it cannot change the index), with its absolute path. */
+  #withPath(stored: StoredRecord): CheckpointRecord {
+    const { staging: _staging, ...record } = stored;
+    return {
+      ...record,
+      metrics: { ...record.metrics },
+      tags: [...record.tags],
+      ...(record.config !== undefined ? { config: structuredClone(record.config) } : {}),
+      ...(record.backup ? { backup: { ...record.backup } } : {}),
+      path: join(this.folder, stored.file),
+    };
+  }
+
+  /** A locked change of the index; if it fails, the cached index (possibly half-changed) is dropped. */
+  async #update<T>(
+    change: (index: IndexFile) => Promise<T> | T,
+    write = true,
+  ): Promise<{ index: IndexFile; result: T }> {
+    try {
+      return await this.#store.update(change, write);
+    } catch (error) {
+      this.#cache.delete('index');
+      throw error;
+    }
   }
 
   #info(record: CheckpointRecord): CheckpointInfo {
@@ -823,7 +849,7 @@ export class CheckpointManager {
 
   /** Changes one record under the lock and notifies the tracker. */
   async #change(selector: Selector, edit: (record: StoredRecord) => void): Promise<CheckpointRecord> {
-    const { index, result } = await this.#store.update((index) => {
+    const { index, result } = await this.#update((index) => {
       this.#tidy(index);
       const record = selectOrThrow(index.checkpoints, selector, this.#o.score, this.folder);
       edit(record);
@@ -922,7 +948,7 @@ export class CheckpointManager {
       approved.push(record);
     }
     if (approved.length === 0) return [];
-    const { index, result: removed } = await this.#store.update((index) => {
+    const { index, result: removed } = await this.#update((index) => {
       this.#tidy(index);
       refreshFlags(index.checkpoints, this.#o.score);
       const ids = new Set(approved.map((r) => r.id));
@@ -953,7 +979,7 @@ export class CheckpointManager {
   async #syncBestFile(): Promise<void> {
     const bestPath = this.bestPath;
     if (!bestPath) return;
-    await this.#store.update(async (index) => {
+    await this.#update(async (index) => {
       const best = findBest(
         index.checkpoints.filter((r) => r.status === 'ok'),
         this.#o.score,

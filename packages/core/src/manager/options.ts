@@ -9,6 +9,7 @@ import { type Layout, seed003Layout } from './layouts.js';
 import { allOf, type RetentionPolicy, type SavePolicy } from './policies.js';
 import { monitorScore, type Score } from './ranking.js';
 import type { CheckpointRecord } from './record.js';
+import type { SnapshotMode } from './snapshot.js';
 
 export interface CheckpointManagerOptions {
   /** The root folder; the layout puts each experiment in a subfolder. */
@@ -50,10 +51,11 @@ export interface CheckpointManagerOptions {
   async?: boolean;
   /**
    * In async mode, how the state is protected from later mutation: `'copy'` (default)
-   * copies tensor bytes before `save` returns; `'none'` trusts the caller not to
-   * mutate them until the save is done (the fastest return).
+   * copies tensor bytes before `save` returns; `'transfer'` moves the buffers behind
+   * the tensors to the manager in O(1), detaching the caller's (for state made just
+   * to be saved); `'none'` trusts the caller not to mutate them until the save is done.
    */
-  snapshot?: 'copy' | 'none';
+  snapshot?: SnapshotMode;
   /** The metadata cache (index reads and inspections). */
   cache?: { max?: number; ttlMs?: number };
   /** How long to wait for another process's lock on the index (default 30 s). */
@@ -85,7 +87,7 @@ export interface ResolvedOptions {
   backup: ((record: CheckpointRecord) => boolean) | undefined;
   compression: 'gzip' | undefined;
   async: boolean;
-  snapshot: 'copy' | 'none';
+  snapshot: SnapshotMode;
   cache: { max: number; ttlMs: number };
   lockTimeoutMs: number;
   adoptOrphans: boolean;
@@ -202,8 +204,8 @@ export function resolveOptions(options: CheckpointManagerOptions): ResolvedOptio
   if (options.compression !== undefined && options.compression !== false && options.compression !== 'gzip') {
     fail('`compression` must be "gzip" or false', 'gzip | false', options.compression);
   }
-  if (options.snapshot !== undefined && options.snapshot !== 'copy' && options.snapshot !== 'none') {
-    fail('`snapshot` must be "copy" or "none"', 'copy | none', options.snapshot);
+  if (options.snapshot !== undefined && !['copy', 'transfer', 'none'].includes(options.snapshot)) {
+    fail('`snapshot` must be "copy", "transfer" or "none"', 'copy | transfer | none', options.snapshot);
   }
   const layout = options.layout ?? seed003Layout();
   if (typeof layout.fileName !== 'function' || typeof layout.folder !== 'function') {
