@@ -1,6 +1,7 @@
 import { CkptError } from '@ckpt/native';
 
 /** What a handler may return: nothing, `false` or `{ veto }` to veto, `{ amend }` to change the context. */
+// biome-ignore lint/suspicious/noConfusingVoidType: handlers with no return statement return void
 export type HookResult = void | undefined | boolean | { veto?: string; amend?: Record<string, unknown> };
 
 export interface HookControl {
