@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -45,12 +45,9 @@ describe('saving and loading', () => {
     });
     expect(record.timestamp).toBe('2023-12-01T14:30:22.000Z');
 
+    // The record is journaled; closing folds the journal into checkpoint_metadata.json.
     const indexPath = join(manager.folder, 'checkpoint_metadata.json');
-    const index = JSON.parse(readFileSync(indexPath, 'utf8'));
-    expect(index.checkpoints).toHaveLength(1);
-    expect(index.checkpoints[0].sha256).toBe(record.sha256);
-    // The commit names the staged file; the rename that follows is noted on the next index write.
-    expect(existsSync(join(manager.folder, index.checkpoints[0].staging))).toBe(false);
+    expect(readFileSync(`${indexPath}.journal`, 'utf8')).toContain(record.sha256);
 
     const loaded = await manager.load();
     expect(loaded.record.id).toBe(record.id);
@@ -59,7 +56,11 @@ describe('saving and loading', () => {
     expect(loaded.state.note).toBe('hello');
     expect(JSON.parse(loaded.metadata.ckpt_record as string)).toMatchObject({ epoch: 1, step: 100 });
     await manager.close();
-    expect(JSON.parse(readFileSync(indexPath, 'utf8')).checkpoints[0].staging).toBeUndefined();
+    const index = JSON.parse(readFileSync(indexPath, 'utf8'));
+    expect(index.checkpoints).toHaveLength(1);
+    expect(index.checkpoints[0]).toMatchObject({ id: record.id, sha256: record.sha256, size: record.size });
+    expect(index.pending).toEqual([]);
+    expect(readFileSync(`${indexPath}.journal`, 'utf8')).toBe('');
   });
 
   it('composes model, optimizer and scheduler into the dict torch code expects', async () => {
@@ -202,17 +203,19 @@ describe('options and arguments', () => {
     expect(readdirSync(manager.folder).filter((n) => n.endsWith('.ckpt-test'))).toEqual([]);
   });
 
-  it('a failing backend write leaves no record and nothing staged', async () => {
+  it('a failing backend write leaves no record, no intent and no temporary', async () => {
     const { manager } = await openManager(root, {
       experiment: uniqueName(),
       storage: testBackend({ failWhen: () => true }),
     });
     await expect(manager.save({ state: { w: weights(4, 0) } })).rejects.toThrow(/injected failure/);
     expect(await manager.list()).toEqual([]);
-    const [own] = readdirSync(join(manager.folder, '.ckpt-staging'));
-    expect(readdirSync(join(manager.folder, '.ckpt-staging', own as string))).toEqual([]);
-    await manager.close(); // removes its staging folder
-    expect(readdirSync(join(manager.folder, '.ckpt-staging'))).toEqual([]);
+    await manager.close();
+    const index = JSON.parse(readFileSync(join(manager.folder, 'checkpoint_metadata.json'), 'utf8'));
+    expect(index).toMatchObject({ checkpoints: [], pending: [] });
+    expect(readdirSync(manager.folder).filter((n) => !n.startsWith('checkpoint_metadata.json'))).toEqual([
+      '.ckpt.lock',
+    ]);
   });
 
   it('closes: later saves are refused', async () => {

@@ -160,12 +160,12 @@ describe('seed 003 and Lightning templates', () => {
     await manager.save({ state: {}, epoch: 2, step: 200 });
     const names = readdirSync(manager.folder).sort();
     expect(names).toEqual([
-      '.ckpt-staging',
       '.ckpt.lock',
       'backups',
       'checkpoint_epoch_0001_step_000100_20231201_143022.ckpt-test',
       'checkpoint_epoch_0002_step_000200_20231201_143045.ckpt-test',
       'checkpoint_metadata.json',
+      'checkpoint_metadata.json.journal',
     ]);
     expect(readdirSync(join(manager.folder, 'backups')).sort()).toEqual([
       'checkpoint_epoch_0001_step_000100_20231201_143022.ckpt-test',

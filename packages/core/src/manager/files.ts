@@ -4,7 +4,7 @@
  * a rename, so no reader ever sees a partial file under a final name.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,24 +19,44 @@ export const STAGING_FOLDER = '.ckpt-staging';
 
 const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
 
+/** When a process started, in clock ticks since boot (Linux); tells a live pid from a reused one. */
+function startTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0';
+  } catch {
+    return '0';
+  }
+}
+
+/** This process, as `<host>-<pid>-<start time>`: the owner of its staging folder and save intents. */
+export const OWNER = `${host}-${process.pid}-${startTime(process.pid)}`;
+
+/** True when `owner` may still be running: another machine's, or a live process of this one started at that time. */
+export function ownerAlive(owner: string): boolean {
+  const match = /^(.*)-(\d+)-(\d+)$/.exec(owner);
+  if (!match) return false;
+  const [, ownerHost, pid, started] = match;
+  if (ownerHost !== host) return true; // another machine: never take its work away
+  try {
+    process.kill(Number(pid), 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return started === '0' || startTime(Number(pid)) === started;
+}
+
 /** A fresh staging folder named after this process, so recovery knows whether its owner still runs. */
 export async function makeStagingDir(folder: string): Promise<string> {
-  const dir = join(folder, STAGING_FOLDER, `${host}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const dir = join(folder, STAGING_FOLDER, `${OWNER}+${randomBytes(4).toString('hex')}`);
   await mkdir(dir, { recursive: true });
   return dir;
 }
 
 /** True when a staging folder's owner may still be writing into it. */
 export function stagingOwnerAlive(name: string): boolean {
-  const match = /^(.*)-(\d+)-[0-9a-f]{8}$/.exec(name);
-  if (!match) return false;
-  if (match[1] !== host) return true; // another machine: never take its work away
-  try {
-    process.kill(Number(match[2]), 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  const plus = name.lastIndexOf('+');
+  return plus > 0 && ownerAlive(name.slice(0, plus));
 }
 
 /** Staging folders whose owners are gone. */
@@ -142,11 +162,21 @@ export async function gzipFile(
 ): Promise<{ size: number; sha256: string }> {
   const hasher = new Sha256();
   const counter = { bytes: 0 };
-  const out = createWriteStream(destination);
-  await pipeline(createReadStream(source), createGzip({ level: 6 }), hashing(hasher, counter), out);
-  if (fsync) {
-    const handle = await open(destination, 'r+');
-    await handle.sync().finally(() => handle.close());
+  const temp = tempBeside(destination);
+  try {
+    await pipeline(
+      createReadStream(source),
+      createGzip({ level: 6 }),
+      hashing(hasher, counter),
+      createWriteStream(temp),
+    );
+    if (fsync) {
+      const handle = await open(temp, 'r+');
+      await handle.sync().finally(() => handle.close());
+    }
+    await renameDurably(temp, destination, fsync);
+  } finally {
+    await rm(temp, { force: true });
   }
   return { size: counter.bytes, sha256: hasher.digest() };
 }

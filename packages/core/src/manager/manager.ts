@@ -3,17 +3,18 @@
  * retains, verifies, backs up, exports and resumes, over any storage backend.
  *
  * The save protocol (what makes a crash at any instant recoverable):
- *  1. the backend writes the checkpoint into a private staging folder,
- *     hashing it in the same pass;
- *  2. under the experiment lock, the index gains the record, with the
- *     staged path, and is written atomically (the commit point);
- *  3. the staged file is renamed to its final name and the folder flushed.
- * A crash before 2 leaves only a staging folder, removed on the next open;
- * a crash between 2 and 3 is finished on the next open after checking the
- * staged file's digest. No torn file ever has a final name.
+ *  1. under the experiment lock, an intent naming the file is journaled and
+ *     flushed: the name is reserved;
+ *  2. the backend writes the file atomically under that name (temporary,
+ *     flush, rename), hashing it in the same pass;
+ *  3. under the lock, the record with its digest replaces the intent.
+ * A crash in 2 leaves only the backend's temporary (removed on the next
+ * open) and an intent, dropped then; a crash between 2 and 3 leaves a
+ * complete file, which the next open commits after hashing it. No torn file
+ * ever has a final name, and nothing is committed that is not on disk.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { CheckpointEvents, CheckpointInfo, EmitResult } from '@ckpt/hooks';
 import { sha256File, writeFileAtomic } from '@ckpt/native';
@@ -27,11 +28,11 @@ import {
   UnsupportedError,
   VetoedError,
 } from '../errors.js';
-import type { Inspection, StorageBackend } from '../storage.js';
+import type { Inspection, SaveResult, StorageBackend } from '../storage.js';
 import { assertStateTree, type StateTree, type StateValue } from '../tree.js';
 import { type Comparison, compareConfigs, compareMetrics, compareTensors } from './compare.js';
-import { copyVerified, gunzipFile, gzipFile, linkAtomically, makeStagingDir, renameDurably } from './files.js';
-import { IndexStore } from './index-store.js';
+import { copyVerified, gunzipFile, gzipFile, linkAtomically, makeStagingDir, OWNER } from './files.js';
+import { type Changes, IndexStore } from './index-store.js';
 import { type CheckpointManagerOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { findBest, findLatest, refreshFlags, type Selector, selectOrThrow } from './ranking.js';
 import type { CheckpointRecord, CheckpointStatus, IndexFile, StoredRecord } from './record.js';
@@ -254,7 +255,8 @@ export class CheckpointManager {
   }
 
   async #open(): Promise<void> {
-    const { index, result } = await this.#update(async (index) => {
+    const { index, result } = await this.#update(async (index, changes) => {
+      changes.everything(); // reconciling edits statuses in place
       const report = await reconcile(index, {
         folder: this.folder,
         backend: this.#o.backend,
@@ -432,64 +434,89 @@ export class CheckpointManager {
       }),
     };
 
-    this.#staging ??= await makeStagingDir(this.folder);
-    const ext = this.extension.replace(/\.gz$/, '');
-    const stagedPath = join(this.#staging, stem + ext);
-    let keepStaged = false;
+    const { result: intent } = await this.#update((index) => {
+      this.#tidy(index);
+      const file = this.#freeName(stem, index);
+      const record: StoredRecord = {
+        id: file.slice(0, file.length - this.extension.length),
+        sequence: index.nextSequence++,
+        experiment: o.experiment,
+        model: o.model,
+        epoch: prepared.epoch,
+        step: prepared.step,
+        timestamp: timestamp.toISOString(),
+        file,
+        format: o.backend.name,
+        size: 0,
+        sha256: '',
+        metrics: prepared.metrics,
+        ...(prepared.config !== undefined ? { config: prepared.config } : {}),
+        tags,
+        ...(before.description !== undefined ? { description: before.description } : {}),
+        isBest: false,
+        isLatest: false,
+        protected: prepared.protect,
+        status: 'ok',
+        ...(o.compression ? { compression: o.compression } : {}),
+      };
+      index.pending.push({ owner: OWNER, record });
+      return record;
+    });
     try {
-      const saved = await o.backend.save(stagedPath, prepared.state, { ...o.saveOptions, metadata, fsync: o.fsync });
+      const written = await this.#writeFile(intent, prepared.state, metadata);
+      // Not flushed: if this entry is lost, recovery commits the file from the intent.
+      const { index, result } = await this.#update(
+        (index) => {
+          index.pending = index.pending.filter((p) => p.record.id !== intent.id);
+          index.checkpoints.push({ ...intent, ...written });
+          const changed = refreshFlags(index.checkpoints, o.score);
+          changed.delete(intent.id);
+          const stored = index.checkpoints.find((r) => r.id === intent.id) as StoredRecord;
+          return { stored, changed };
+        },
+        { flush: false },
+      );
+      this.#remember(index);
+      return { status: 'saved', record: await this.#afterCommit(result.stored, index, result.changed, started) };
+    } catch (error) {
+      if (!(await this.#isCommitted(intent.id))) {
+        await this.#update((index) => {
+          index.pending = index.pending.filter((p) => p.record.id !== intent.id);
+        }).catch(() => undefined); // recovery drops it otherwise
+      }
+      throw error;
+    }
+  }
+
+  async #isCommitted(id: string): Promise<boolean> {
+    return (await this.#index(true).catch(() => undefined))?.checkpoints.some((r) => r.id === id) ?? false;
+  }
+
+  /** Writes the file under its final name (atomically, by the backend); returns its size and digest. */
+  async #writeFile(
+    intent: StoredRecord,
+    state: StateTree,
+    metadata: Record<string, string>,
+  ): Promise<{ size: number; sha256: string }> {
+    const o = this.#o;
+    const path = join(this.folder, intent.file);
+    const options = { ...o.saveOptions, metadata, fsync: o.fsync };
+    const single = (saved: SaveResult) => {
       if (saved.files.length !== 1) {
         throw new UnsupportedError('the CheckpointManager keeps single-file checkpoints; do not pass maxShardSize', {
           found: `${saved.files.length} files`,
         });
       }
-      let staged = { path: stagedPath, size: saved.size, sha256: saved.sha256 };
-      if (o.compression) {
-        const gz = `${stagedPath}.gz`;
-        staged = { path: gz, ...(await gzipFile(stagedPath, gz, o.fsync)) };
-        await rm(stagedPath, { force: true });
-      }
-
-      const { index, result } = await this.#update((index) => {
-        this.#tidy(index);
-        const file = this.#freeName(stem, index);
-        const stored: StoredRecord = {
-          id: file.slice(0, file.length - this.extension.length),
-          sequence: index.nextSequence++,
-          experiment: o.experiment,
-          model: o.model,
-          epoch: prepared.epoch,
-          step: prepared.step,
-          timestamp: timestamp.toISOString(),
-          file,
-          format: o.backend.name,
-          size: staged.size,
-          sha256: staged.sha256,
-          metrics: prepared.metrics,
-          ...(prepared.config !== undefined ? { config: prepared.config } : {}),
-          tags,
-          ...(before.description !== undefined ? { description: before.description } : {}),
-          isBest: false,
-          isLatest: false,
-          protected: prepared.protect,
-          status: 'ok',
-          staging: relative(this.folder, staged.path),
-          ...(o.compression ? { compression: o.compression } : {}),
-        };
-        index.checkpoints.push(stored);
-        const changed = refreshFlags(index.checkpoints, o.score);
-        changed.delete(stored.id);
-        return { stored, changed };
-      });
-      // Committed. If the rename fails, the staged file is what recovery finishes from: keep it.
-      keepStaged = true;
-      await renameDurably(staged.path, join(this.folder, result.stored.file), o.fsync);
-      keepStaged = false;
-      this.#remember(index);
-      return { status: 'saved', record: await this.#afterCommit(result.stored, index, result.changed, started) };
-    } catch (error) {
-      if (!keepStaged) await Promise.all([rm(stagedPath, { force: true }), rm(`${stagedPath}.gz`, { force: true })]);
-      throw error;
+      return { size: saved.size, sha256: saved.sha256 };
+    };
+    if (!o.compression) return single(await o.backend.save(path, state, options));
+    this.#staging ??= await makeStagingDir(this.folder);
+    const staged = join(this.#staging, basename(intent.file, '.gz'));
+    try {
+      single(await o.backend.save(staged, state, options));
+      return await gzipFile(staged, path, o.fsync);
+    } finally {
+      await rm(staged, { force: true });
     }
   }
 
@@ -539,19 +566,21 @@ export class CheckpointManager {
   /** A file name not used by any record nor by a file on disk: `name`, then `name-v1`, `name-v2`, ... */
   #freeName(stem: string, index: IndexFile): string {
     const ext = this.extension;
-    const taken = new Set(index.checkpoints.map((r) => r.file));
+    const taken = new Set([
+      ...index.checkpoints.map((r) => r.file),
+      ...index.pending.map((p) => p.record.file),
+      ...index.deleting,
+    ]);
     for (let version = 0; ; version++) {
       const name = `${version === 0 ? stem : `${stem}-v${version}`}${ext}`;
       if (!taken.has(name) && !existsSync(join(this.folder, name))) return name;
     }
   }
 
-  /** Clears what earlier writes left for later: finished renames, finished deletions. */
+  /** Forgets deletions that are finished. */
   #tidy(index: IndexFile): void {
-    for (const record of index.checkpoints) {
-      if (record.staging && existsSync(join(this.folder, record.file))) delete record.staging;
-    }
-    index.deleting = index.deleting.filter((file) => existsSync(join(this.folder, file)));
+    if (index.deleting.length > 0)
+      index.deleting = index.deleting.filter((file) => existsSync(join(this.folder, file)));
   }
 
   /** Waits for the background save, if any; throws if a background save failed. */
@@ -565,13 +594,11 @@ export class CheckpointManager {
     if (this.#closed) return;
     try {
       await this.flush();
-      // Leave a tidy index: clear the staging notes of finished saves.
-      const index = await this.#index();
-      if (index.checkpoints.some((r) => r.staging) || index.deleting.length > 0) {
-        this.#remember((await this.#update((i) => this.#tidy(i))).index);
-      }
-      // Empty unless a committed save's rename failed (recovery needs that file then).
-      if (this.#staging) await rmdir(this.#staging).catch(() => undefined);
+      // Leave a complete checkpoint_metadata.json: fold the journal into it.
+      await this.#update((i) => this.#tidy(i));
+      await this.#store.compact();
+      if (this.#staging) await rm(this.#staging, { recursive: true, force: true });
+      this.#store.close();
     } finally {
       this.#closed = true;
       await this.#notifyTracker('endExperiment', (t) => t.endExperiment?.(this.#o.experiment, status));
@@ -601,7 +628,6 @@ export class CheckpointManager {
     const cached = force ? undefined : (this.#cache.get('index') as IndexFile | undefined);
     if (cached) return cached;
     const index = await this.#store.read();
-    refreshFlags(index.checkpoints, this.#o.score);
     this.#remember(index);
     return index;
   }
@@ -611,25 +637,24 @@ export class CheckpointManager {
   }
 
   /** A copy of a record for callers (changing it cannot change the index), with its absolute path. */
-  #withPath(stored: StoredRecord): CheckpointRecord {
-    const { staging: _staging, ...record } = stored;
+  #withPath(record: StoredRecord): CheckpointRecord {
     return {
       ...record,
       metrics: { ...record.metrics },
       tags: [...record.tags],
       ...(record.config !== undefined ? { config: structuredClone(record.config) } : {}),
       ...(record.backup ? { backup: { ...record.backup } } : {}),
-      path: join(this.folder, stored.file),
+      path: join(this.folder, record.file),
     };
   }
 
   /** A locked change of the index; if it fails, the cached index (possibly half-changed) is dropped. */
   async #update<T>(
-    change: (index: IndexFile) => Promise<T> | T,
-    write = true,
+    change: (index: IndexFile, changes: Changes) => Promise<T> | T,
+    options?: { write?: boolean; flush?: boolean },
   ): Promise<{ index: IndexFile; result: T }> {
     try {
-      return await this.#store.update(change, write);
+      return await this.#store.update(change, options);
     } catch (error) {
       this.#cache.delete('index');
       throw error;
@@ -851,10 +876,12 @@ export class CheckpointManager {
   async #change(selector: Selector, edit: (record: StoredRecord) => void): Promise<CheckpointRecord> {
     const { index, result } = await this.#update((index) => {
       this.#tidy(index);
-      const record = selectOrThrow(index.checkpoints, selector, this.#o.score, this.folder);
-      edit(record);
+      const found = selectOrThrow(index.checkpoints, selector, this.#o.score, this.folder);
+      const copy = structuredClone(found); // records are replaced, never edited: the journal sees the change
+      edit(copy);
+      index.checkpoints[index.checkpoints.indexOf(found)] = copy;
       refreshFlags(index.checkpoints, this.#o.score);
-      return record;
+      return index.checkpoints.find((r) => r.id === copy.id) as StoredRecord;
     });
     this.#remember(index);
     const record = this.#withPath(result);
@@ -903,12 +930,13 @@ export class CheckpointManager {
   #doomed(index: IndexFile): StoredRecord[] {
     const { retention, score } = this.#o;
     if (retention.length === 0) return [];
-    refreshFlags(index.checkpoints, score);
+    const best = findBest(index.checkpoints, score);
+    const latest = findLatest(index.checkpoints);
     const candidates = index.checkpoints.filter((r) => r.status === 'ok');
     const ordered = [...candidates].sort((a, b) => a.sequence - b.sequence).map((r) => this.#withPath(r));
     const kept = new Set<string>();
     for (const policy of retention) for (const id of policy(ordered, { score })) kept.add(id);
-    return candidates.filter((r) => !kept.has(r.id) && !r.isBest && !r.isLatest && !r.protected);
+    return candidates.filter((r) => !kept.has(r.id) && r !== best && r !== latest && !r.protected);
   }
 
   /** Deletes what retention does not keep (never the best, the latest or protected ones); returns what went. */
@@ -979,14 +1007,17 @@ export class CheckpointManager {
   async #syncBestFile(): Promise<void> {
     const bestPath = this.bestPath;
     if (!bestPath) return;
-    await this.#update(async (index) => {
-      const best = findBest(
-        index.checkpoints.filter((r) => r.status === 'ok'),
-        this.#o.score,
-      );
-      if (best) await linkAtomically(join(this.folder, best.file), bestPath, this.#o.fsync);
-      else await rm(bestPath, { force: true });
-    }, false);
+    await this.#update(
+      async (index) => {
+        const best = findBest(
+          index.checkpoints.filter((r) => r.status === 'ok'),
+          this.#o.score,
+        );
+        if (best) await linkAtomically(join(this.folder, best.file), bestPath, this.#o.fsync);
+        else await rm(bestPath, { force: true });
+      },
+      { write: false },
+    );
   }
 
   // --------------------------------------------------------------- copies
@@ -1049,7 +1080,7 @@ export class CheckpointManager {
       files = await this.#convert(record, destination, format);
     }
     const manifest = join(destination, `${record.id}.manifest.json`);
-    const { path: _path, staging: _staging, backup: _backup, ...described } = record;
+    const { path: _path, backup: _backup, ...described } = record;
     const body = {
       exportedAt: this.#o.now().toISOString(),
       format,

@@ -48,18 +48,22 @@ export function findLatest<R extends StoredRecord>(records: readonly R[]): R | u
   return latest;
 }
 
-/** Sets `isBest` and `isLatest` on every record; returns the ids whose flags changed. */
+/**
+ * Sets `isBest` and `isLatest` on every record, replacing (never editing) the
+ * records whose flags change, so the index journals them; returns their ids.
+ */
 export function refreshFlags(records: StoredRecord[], score: Score): Set<string> {
   const best = findBest(records, score);
   const latest = findLatest(records);
   const changed = new Set<string>();
-  for (const record of records) {
+  records.forEach((record, i) => {
     const isBest = record === best;
     const isLatest = record === latest;
-    if (record.isBest !== isBest || record.isLatest !== isLatest) changed.add(record.id);
-    record.isBest = isBest;
-    record.isLatest = isLatest;
-  }
+    if (record.isBest !== isBest || record.isLatest !== isLatest) {
+      changed.add(record.id);
+      records[i] = { ...record, isBest, isLatest };
+    }
+  });
   return changed;
 }
 

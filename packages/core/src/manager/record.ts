@@ -34,12 +34,6 @@ export interface StoredRecord {
   isLatest: boolean;
   protected: boolean;
   status: CheckpointStatus;
-  /**
-   * Set from the commit until the next index write: the fully written file
-   * (relative path) that is renamed to `file` right after the index records
-   * it. Recovery finishes the rename if a crash came in between.
-   */
-  staging?: string;
   compression?: 'gzip';
   backup?: BackupInfo;
 }
@@ -52,7 +46,20 @@ export interface CheckpointRecord extends StoredRecord {
 
 export const INDEX_VERSION = 1;
 
-/** The index file (`checkpoint_metadata.json` by default). */
+/**
+ * A save announced before its file is written: the name is reserved, and if
+ * the writer dies, recovery adopts the file when it is complete (backends
+ * write atomically, so a file under the final name always is) or drops the
+ * intent when there is none.
+ */
+export interface PendingSave {
+  /** `<host>-<pid>` of the writer: recovery leaves the intents of live processes alone. */
+  owner: string;
+  /** The record to be, without its digest and size yet. */
+  record: StoredRecord;
+}
+
+/** The index (`checkpoint_metadata.json` by default, plus its journal). */
 export interface IndexFile {
   version: number;
   experiment: string;
@@ -62,6 +69,8 @@ export interface IndexFile {
   /** The next record's `sequence`. */
   nextSequence: number;
   checkpoints: StoredRecord[];
+  /** Saves in progress. */
+  pending: PendingSave[];
   /** Files whose records were removed and which are being unlinked (finished on the next open). */
   deleting: string[];
 }

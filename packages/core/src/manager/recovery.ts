@@ -2,18 +2,17 @@
  * Reconciling the index with the folder when a manager opens: what a crash,
  * a killed process or a person with `rm` may have left behind.
  */
-import { existsSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { sha256File, TEMP_SUFFIX } from '@ckpt/native';
 import type { StorageBackend } from '../storage.js';
-import { abandonedStagingDirs, renameDurably, STAGING_FOLDER } from './files.js';
-import type { IndexFile, StoredRecord } from './record.js';
+import { abandonedStagingDirs, ownerAlive } from './files.js';
+import type { IndexFile, PendingSave, StoredRecord } from './record.js';
 
 export interface RecoveryReport {
-  /** Saves a crash interrupted after their commit, whose rename was finished now. */
+  /** Saves whose writer died after writing the file but before committing it: committed now, with a fresh digest. */
   rolledForward: string[];
-  /** Records dropped because neither their file nor their staged file exists (or the staged file was bad). */
+  /** Saves whose writer died before the file was complete: their intents are dropped. */
   dropped: string[];
   /** Records whose file is gone. */
   missing: string[];
@@ -52,18 +51,13 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
     adopted: [],
   };
   const { folder } = context;
-  const kept: StoredRecord[] = [];
-  for (const record of index.checkpoints) {
-    if (await settleRecord(record, context, report)) kept.push(record);
-  }
-  index.checkpoints = kept;
+  await settlePending(index, context, report);
+  for (const record of index.checkpoints) await checkFilePresent(record, context, report);
 
   for (const file of index.deleting) await rm(join(folder, file), { force: true });
   index.deleting = [];
 
   for (const dir of await abandonedStagingDirs(folder)) {
-    const referenced = kept.some((r) => r.staging && join(folder, r.staging).startsWith(`${dir}/`));
-    if (referenced) continue;
     await rm(dir, { recursive: true, force: true });
     report.removed.push(relative(folder, dir));
   }
@@ -76,7 +70,7 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
     }
   }
 
-  const known = new Set(kept.map((r) => r.file));
+  const known = new Set([...index.checkpoints, ...index.pending.map((p) => p.record)].map((r) => r.file));
   for (const name of names.sort()) {
     if (known.has(name) || context.reserved.has(name) || name.startsWith('.')) continue;
     if (!context.extensions.some((ext) => name.endsWith(ext))) continue;
@@ -86,36 +80,55 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
   return report;
 }
 
-/** Finishes or drops an interrupted save, marks missing and wrong-sized files; false drops the record. */
-async function settleRecord(record: StoredRecord, context: RecoveryContext, report: RecoveryReport): Promise<boolean> {
-  const finalPath = join(context.folder, record.file);
-  if (record.staging) {
-    const stagedPath = join(context.folder, record.staging);
-    const inStaging = record.staging.startsWith(`${STAGING_FOLDER}/`) && !record.staging.includes('..');
-    if (!existsSync(finalPath) && inStaging && existsSync(stagedPath)) {
-      // Committed, not yet renamed: check the staged bytes, then finish the rename.
-      if ((await sha256File(stagedPath)) !== record.sha256) {
-        report.dropped.push(record.id);
-        return false;
-      }
-      await renameDurably(stagedPath, finalPath, context.fsync);
-      report.rolledForward.push(record.id);
+/**
+ * Saves announced by a process that is gone: the backends write atomically,
+ * so a file under the final name is complete; it is committed with its
+ * digest computed now. Without a file (or with one the backend cannot read),
+ * the intent is dropped.
+ */
+async function settlePending(index: IndexFile, context: RecoveryContext, report: RecoveryReport): Promise<void> {
+  const still: PendingSave[] = [];
+  for (const save of index.pending) {
+    if (ownerAlive(save.owner)) {
+      still.push(save);
+      continue;
     }
-    delete record.staging;
+    const { record } = save;
+    const path = join(context.folder, record.file);
+    const info = await stat(path).catch(() => undefined);
+    const readable =
+      info !== undefined && (record.compression !== undefined || (await inspects(context.backend, path)));
+    if (!info || !readable) {
+      report.dropped.push(record.id);
+      continue;
+    }
+    index.checkpoints.push({ ...record, size: info.size, sha256: await sha256File(path), status: 'ok' });
+    report.rolledForward.push(record.id);
   }
-  const info = await stat(finalPath).catch(() => undefined);
+  index.pending = still;
+}
+
+async function inspects(backend: StorageBackend, path: string): Promise<boolean> {
+  try {
+    await backend.inspect(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Marks missing and wrong-sized files (a full digest check is `verify`'s job). */
+async function checkFilePresent(record: StoredRecord, context: RecoveryContext, report: RecoveryReport): Promise<void> {
+  const info = await stat(join(context.folder, record.file)).catch(() => undefined);
   if (!info) {
     if (record.status !== 'missing') report.missing.push(record.id);
     record.status = 'missing';
-    return true;
-  }
-  if (info.size !== record.size) {
+  } else if (info.size !== record.size) {
+    if (record.status !== 'corrupted') report.corrupted.push(record.id);
     record.status = 'corrupted';
-    report.corrupted.push(record.id);
   } else if (record.status === 'missing') {
     record.status = 'ok'; // the file came back
   }
-  return true;
 }
 
 async function adopt(index: IndexFile, context: RecoveryContext, report: RecoveryReport): Promise<void> {

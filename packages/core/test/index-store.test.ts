@@ -1,0 +1,124 @@
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FormatError } from '../src/index.js';
+import { IndexStore } from '../src/manager/index-store.js';
+import type { StoredRecord } from '../src/manager/record.js';
+import { scratch, uniqueName } from './support/helpers.js';
+
+const root = scratch('ckpt-index-');
+
+const options = { experiment: 'e', model: 'm', fsync: false, lockTimeoutMs: 1000 };
+
+/** A store for a new index file in the scratch folder. */
+function store(): IndexStore {
+  return new IndexStore(root, `${uniqueName('index')}.json`, options);
+}
+
+/** Another store on the same files, with nothing cached: what a second process sees. */
+function fresh(s: IndexStore): IndexStore {
+  return new IndexStore(root, basename(s.path), options);
+}
+
+function record(n: number): StoredRecord {
+  return {
+    id: `r${n}`,
+    sequence: n,
+    experiment: 'e',
+    model: 'm',
+    epoch: n,
+    step: null,
+    timestamp: new Date(0).toISOString(),
+    file: `r${n}.bin`,
+    format: 'x',
+    size: n,
+    sha256: 'ab'.repeat(32),
+    metrics: { loss: 1 / n },
+    tags: [],
+    isBest: false,
+    isLatest: false,
+    protected: false,
+    status: 'ok',
+  };
+}
+
+describe('the index journal', () => {
+  it('appends one line per change instead of rewriting the snapshot, and reads back the same index', async () => {
+    const s = store();
+    await s.update((index) => void index.checkpoints.push(record(1))); // first change: snapshot + empty journal
+    const snapshot = statSync(s.path);
+    for (let n = 2; n <= 5; n++) await s.update((index) => void index.checkpoints.push(record(n)));
+    await s.update((index) => {
+      index.checkpoints = index.checkpoints.filter((r) => r.id !== 'r3');
+      index.deleting.push('r3.bin');
+    });
+    expect(statSync(s.path).mtimeMs).toBe(snapshot.mtimeMs); // not rewritten
+    const lines = readFileSync(s.journalPath, 'utf8').trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l).op)).toEqual(['put', 'put', 'put', 'put', 'del', 'deleting']);
+    const index = await fresh(s).read();
+    expect(index.checkpoints.map((r) => r.id)).toEqual(['r1', 'r2', 'r4', 'r5']);
+    expect(index.deleting).toEqual(['r3.bin']);
+    expect(index.nextSequence).toBe(6);
+  });
+
+  it('compaction folds the journal into the snapshot; replaying an old journal over it changes nothing', async () => {
+    const s = store();
+    for (let n = 1; n <= 4; n++) await s.update((index) => void index.checkpoints.push(record(n)));
+    await s.update((index) => {
+      index.checkpoints = index.checkpoints.filter((r) => r.id !== 'r2');
+    });
+    const journal = readFileSync(s.journalPath, 'utf8');
+    await s.compact();
+    expect(readFileSync(s.journalPath, 'utf8')).toBe('');
+    const compacted = await fresh(s).read();
+    expect(compacted.checkpoints.map((r) => r.id)).toEqual(['r1', 'r3', 'r4']);
+    // A crash between writing the snapshot and replacing the journal leaves both: same index.
+    writeFileSync(s.journalPath, journal);
+    expect((await fresh(s).read()).checkpoints.map((r) => r.id)).toEqual(['r1', 'r3', 'r4']);
+  });
+
+  it('ignores a torn last line and repairs it on the next change', async () => {
+    const s = store();
+    await s.update((index) => void index.checkpoints.push(record(1)));
+    await s.update((index) => void index.checkpoints.push(record(2)));
+    appendFileSync(s.journalPath, '{"op":"put","record":{"id":"r9"'); // a crash mid-append
+    const reader = fresh(s);
+    expect((await reader.read()).checkpoints.map((r) => r.id)).toEqual(['r1', 'r2']);
+    await reader.update((index) => void index.checkpoints.push(record(3)));
+    expect(readFileSync(s.journalPath, 'utf8')).toBe(''); // repaired by compaction
+    expect((await fresh(s).read()).checkpoints.map((r) => r.id)).toEqual(['r1', 'r2', 'r3']);
+  });
+
+  it('refuses a damaged line in the middle, saying where', async () => {
+    const s = store();
+    await s.update((index) => void index.checkpoints.push(record(1)));
+    await s.update((index) => void index.checkpoints.push(record(2)));
+    writeFileSync(s.journalPath, `garbage\n${readFileSync(s.journalPath, 'utf8')}`);
+    const error = await fresh(s)
+      .read()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FormatError);
+    expect((error as FormatError).message).toMatch(/line 1/);
+    expect((error as FormatError).path).toBe(s.journalPath);
+  });
+
+  it('compacts by itself when the journal grows', async () => {
+    const s = store();
+    for (let n = 1; n <= 600; n++) await s.update((index) => void index.checkpoints.push(record(n)));
+    const lines = readFileSync(s.journalPath, 'utf8').split('\n').length;
+    expect(lines).toBeLessThan(520);
+    expect((await fresh(s).read()).checkpoints).toHaveLength(600);
+  });
+
+  it('a failed change leaves the index as it was', async () => {
+    const s = store();
+    await s.update((index) => void index.checkpoints.push(record(1)));
+    await expect(
+      s.update((index) => {
+        index.checkpoints.push(record(2));
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect((await s.read()).checkpoints.map((r) => r.id)).toEqual(['r1']);
+  });
+});
