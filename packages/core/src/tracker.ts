@@ -27,7 +27,7 @@ export interface Tracker {
   /** A checkpoint was deleted. */
   removeCheckpoint?(experiment: string, id: string): unknown;
   /** The metrics given with a save, at its step (or epoch). */
-  logMetrics?(
+  recordMetrics?(
     experiment: string,
     metrics: Record<string, number>,
     at: { step: number | null; epoch: number | null },

@@ -186,7 +186,7 @@ describe('tracker', () => {
       this.records.delete(id);
       this.events.push(`remove:${id}`);
     }
-    logMetrics(_experiment: string, metrics: Record<string, number>, at: { epoch: number | null }) {
+    recordMetrics(_experiment: string, metrics: Record<string, number>, at: { epoch: number | null }) {
       this.events.push(`metrics:${at.epoch}:${Object.keys(metrics).join(',')}`);
     }
     endExperiment(_experiment: string, status: string) {

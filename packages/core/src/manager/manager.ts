@@ -540,8 +540,8 @@ export class CheckpointManager {
       }
     });
     if (Object.keys(record.metrics).length > 0) {
-      await this.#notifyTracker('logMetrics', (t) =>
-        t.logMetrics?.(o.experiment, record.metrics, { step: record.step, epoch: record.epoch }),
+      await this.#notifyTracker('recordMetrics', (t) =>
+        t.recordMetrics?.(o.experiment, record.metrics, { step: record.step, epoch: record.epoch }),
       );
     }
     if (record.isBest) {
