@@ -6,22 +6,17 @@
 import { CkptError } from '@ckpt/core';
 import type Database from 'better-sqlite3';
 
-export interface MetricPoint {
-  experimentId: number;
-  name: string;
-  /** Undefined: one past the series' last step, decided when written. */
-  step: number | undefined;
-  value: number;
-  timestamp: number;
-}
-
 export interface BufferOptions {
   maxBuffered: number;
   flushIntervalMs: number;
 }
 
 /** Rows per INSERT statement: fewer calls into SQLite per point. */
-const ROWS_PER_INSERT = 64;
+const ROWS_PER_INSERT = 250;
+/** A point's id is its series id times this, plus its number in the series (see the schema). */
+export const SERIES_SPAN = 2 ** 32;
+/** Series ids stay below this so that point ids stay exact JavaScript numbers (< 2^53). */
+const MAX_SERIES = 2 ** 21;
 
 interface SeriesStats {
   count: number;
@@ -33,11 +28,71 @@ interface SeriesStats {
   advanced: boolean;
 }
 
+/** Points kept as typed columns: no object and no garbage per point. */
+class Columns {
+  length = 0;
+  experimentIds: Float64Array;
+  names: string[];
+  /** NaN: no step given. */
+  steps: Float64Array;
+  values: Float64Array;
+  timestamps: Float64Array;
+
+  constructor(capacity: number) {
+    this.experimentIds = new Float64Array(capacity);
+    this.names = new Array(capacity);
+    this.steps = new Float64Array(capacity);
+    this.values = new Float64Array(capacity);
+    this.timestamps = new Float64Array(capacity);
+  }
+
+  push(experimentId: number, name: string, step: number | undefined, value: number, timestamp: number): void {
+    if (this.length === this.values.length) this.#grow();
+    const i = this.length++;
+    this.experimentIds[i] = experimentId;
+    this.names[i] = name;
+    this.steps[i] = step ?? Number.NaN;
+    this.values[i] = value;
+    this.timestamps[i] = timestamp;
+  }
+
+  #grow(): void {
+    const capacity = Math.max(16, this.values.length * 2);
+    const grown = (old: Float64Array) => {
+      const next = new Float64Array(capacity);
+      next.set(old);
+      return next;
+    };
+    this.experimentIds = grown(this.experimentIds);
+    this.steps = grown(this.steps);
+    this.values = grown(this.values);
+    this.timestamps = grown(this.timestamps);
+    this.names.length = capacity;
+  }
+
+  /** Appends `other`'s points after these. */
+  append(other: Columns): void {
+    for (let i = 0; i < other.length; i++) {
+      const step = other.steps[i] as number;
+      this.push(
+        other.experimentIds[i] as number,
+        other.names[i] as string,
+        Number.isNaN(step) ? undefined : step,
+        other.values[i] as number,
+        other.timestamps[i] as number,
+      );
+    }
+  }
+}
+
 export class MetricBuffer {
-  #points: MetricPoint[] = [];
-  readonly #seriesIds = new Map<string, number>();
+  #points: Columns;
+  /** The other set of columns, reused so that a steady stream of points allocates nothing. */
+  #spare: Columns | undefined;
+  /** experiment id -> metric name -> series id. */
+  readonly #seriesIds = new Map<number, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
-  readonly #write: (points: MetricPoint[]) => void;
+  readonly #write: (points: Columns) => void;
   readonly #statements;
 
   constructor(
@@ -48,11 +103,11 @@ export class MetricBuffer {
     this.#statements = {
       insertSeries: db.prepare('INSERT OR IGNORE INTO metric_series (experiment_id, name) VALUES (?, ?)'),
       series: db.prepare('SELECT id FROM metric_series WHERE experiment_id = ? AND name = ?'),
-      lastStep: db.prepare('SELECT last_step FROM metric_series WHERE id = ?'),
+      position: db.prepare('SELECT count, last_step FROM metric_series WHERE id = ?'),
       insertMany: db.prepare(
-        `INSERT INTO metric_points (series_id, step, value, timestamp) VALUES ${values(ROWS_PER_INSERT)}`,
+        `INSERT INTO metric_points (id, step, value, timestamp) VALUES ${values(ROWS_PER_INSERT)}`,
       ),
-      insertOne: db.prepare('INSERT INTO metric_points (series_id, step, value, timestamp) VALUES (?, ?, ?, ?)'),
+      insertOne: db.prepare('INSERT INTO metric_points (id, step, value, timestamp) VALUES (?, ?, ?, ?)'),
       summary: db.prepare(`UPDATE metric_series SET
           count = count + @count,
           min_value = coalesce(min(min_value, @min), min_value, @min),
@@ -62,7 +117,8 @@ export class MetricBuffer {
         WHERE id = @id`),
       experimentExists: db.prepare('SELECT 1 FROM experiments WHERE id = ?'),
     };
-    const transaction = db.transaction((points: MetricPoint[]) => this.#writeBatch(points));
+    this.#points = new Columns(options.maxBuffered);
+    const transaction = db.transaction((points: Columns) => this.#writeBatch(points));
     this.#write = (points) => transaction.immediate(points);
   }
 
@@ -70,8 +126,8 @@ export class MetricBuffer {
     return this.#points.length;
   }
 
-  push(point: MetricPoint): void {
-    this.#points.push(point);
+  push(experimentId: number, name: string, step: number | undefined, value: number, timestamp: number): void {
+    this.#points.push(experimentId, name, step, value, timestamp);
     if (this.#points.length >= this.options.maxBuffered) this.flush();
     else if (!this.#timer && this.options.flushIntervalMs > 0) {
       this.#timer = setTimeout(() => {
@@ -93,11 +149,15 @@ export class MetricBuffer {
     }
     if (this.#points.length === 0) return;
     const points = this.#points;
-    this.#points = [];
+    this.#points = this.#spare ?? new Columns(this.options.maxBuffered);
+    this.#spare = undefined;
     try {
       this.#write(points);
+      points.length = 0;
+      this.#spare = points;
     } catch (error) {
-      this.#points = points.concat(this.#points); // nothing is lost; retried next time
+      points.append(this.#points); // nothing is lost; retried next time
+      this.#points = points;
       if (this.#points.length > this.options.maxBuffered * 10) {
         throw new CkptError('CKPT_TRACKER_BACKLOG', `${this.#points.length} metric points could not be written`, {
           cause: error,
@@ -113,51 +173,88 @@ export class MetricBuffer {
   }
 
   #seriesId(experimentId: number, name: string): number {
-    const key = `${experimentId}\u0000${name}`;
-    let id = this.#seriesIds.get(key);
+    let names = this.#seriesIds.get(experimentId);
+    if (!names) {
+      names = new Map();
+      this.#seriesIds.set(experimentId, names);
+    }
+    let id = names.get(name);
     if (id === undefined) {
       if (!this.#statements.experimentExists.get(experimentId)) {
         throw new CkptError('CKPT_NOT_FOUND', `no experiment with id ${experimentId} to log ${name} into`);
       }
       this.#statements.insertSeries.run(experimentId, name);
       id = (this.#statements.series.get(experimentId, name) as { id: number }).id;
-      this.#seriesIds.set(key, id);
+      if (id >= MAX_SERIES) {
+        throw new CkptError('CKPT_TRACKER_FULL', `the database holds ${MAX_SERIES} metric series, the most it can`);
+      }
+      names.set(name, id);
     }
     return id;
   }
 
-  /** Inside one transaction: steps, rows, then each series' summary. */
-  #writeBatch(points: MetricPoint[]): void {
-    const stats = new Map<number, SeriesStats>();
-    const rows: Array<number | null> = [];
-    for (const point of points) {
-      const id = this.#seriesId(point.experimentId, point.name);
-      let s = stats.get(id);
-      if (!s) {
-        const last = (this.#statements.lastStep.get(id) as { last_step: number | null }).last_step;
-        s = { count: 0, min: null, max: null, lastStep: last, lastValue: null, advanced: false };
-        stats.set(id, s);
+  /** The batch's points grouped by series, in arrival order within each. */
+  #groupBySeries(points: Columns): Map<number, number[]> {
+    const groups = new Map<number, number[]>();
+    let lastExperiment = -1;
+    let lastName = '';
+    let group: number[] = [];
+    for (let i = 0; i < points.length; i++) {
+      const experimentId = points.experimentIds[i] as number;
+      const name = points.names[i] as string;
+      if (experimentId !== lastExperiment || name !== lastName) {
+        const id = this.#seriesId(experimentId, name);
+        group = groups.get(id) ?? [];
+        groups.set(id, group);
+        lastExperiment = experimentId;
+        lastName = name;
       }
-      const step = point.step ?? (s.lastStep === null ? 0 : s.lastStep + 1);
-      const value = Number.isNaN(point.value) ? null : point.value;
-      rows.push(id, step, value, point.timestamp);
-      s.count++;
-      if (value !== null) {
-        s.min = s.min === null ? value : Math.min(s.min, value);
-        s.max = s.max === null ? value : Math.max(s.max, value);
-      }
-      if (s.lastStep === null || step >= s.lastStep) {
-        s.lastStep = step;
-        s.lastValue = value;
-        s.advanced = true;
-      }
+      group.push(i);
     }
+    return groups;
+  }
+
+  /**
+   * Inside one transaction: rows series by series, each appended at the
+   * end of its series' range of the table, then each series' summary.
+   */
+  #writeBatch(points: Columns): void {
     const width = 4 * ROWS_PER_INSERT;
-    let i = 0;
-    for (; i + width <= rows.length; i += width) this.#statements.insertMany.run(rows.slice(i, i + width));
-    for (; i < rows.length; i += 4) this.#statements.insertOne.run(rows.slice(i, i + 4));
-    for (const [id, s] of stats) {
-      if (s.count === 0) continue;
+    const params: Array<number | null> = new Array(width);
+    let filled = 0;
+    for (const [id, indexes] of this.#groupBySeries(points)) {
+      const position = this.#statements.position.get(id) as { count: number; last_step: number | null };
+      if (position.count + indexes.length >= SERIES_SPAN) {
+        throw new CkptError('CKPT_TRACKER_FULL', `metric series ${id} holds ${position.count} points, the most it can`);
+      }
+      let lastStep = position.last_step;
+      let pointId = id * SERIES_SPAN + position.count;
+      const s: SeriesStats = { count: 0, min: null, max: null, lastStep, lastValue: null, advanced: false };
+      for (const i of indexes) {
+        const given = points.steps[i] as number;
+        const step = Number.isNaN(given) ? (lastStep === null ? 0 : lastStep + 1) : given;
+        const raw = points.values[i] as number;
+        const value = Number.isNaN(raw) ? null : raw;
+        params[filled++] = pointId++;
+        params[filled++] = step;
+        params[filled++] = value;
+        params[filled++] = points.timestamps[i] as number;
+        if (filled === width) {
+          this.#statements.insertMany.run(params);
+          filled = 0;
+        }
+        s.count++;
+        if (value !== null) {
+          if (s.min === null || value < s.min) s.min = value;
+          if (s.max === null || value > s.max) s.max = value;
+        }
+        if (lastStep === null || step >= lastStep) {
+          lastStep = step;
+          s.lastValue = value;
+          s.advanced = true;
+        }
+      }
+      s.lastStep = lastStep;
       this.#statements.summary.run({
         id,
         count: s.count,
@@ -167,5 +264,6 @@ export class MetricBuffer {
         lastValue: s.lastValue,
       });
     }
+    for (let k = 0; k < filled; k += 4) this.#statements.insertOne.run(params.slice(k, k + 4));
   }
 }

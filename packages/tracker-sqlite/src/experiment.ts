@@ -81,9 +81,8 @@ export class ExperimentTracker implements Tracker {
   }
 
   logMetric(name: string, value: number, step?: number, timestamp?: number | Date): void {
-    this.#assertOpen();
-    this.store.logMetric(this.id, name, value, step, timestamp);
-    this.#emit('metricLogged', { experiment: this.name, name, value, step: step ?? null });
+    this.store.logMetric(this.id, name, value, step, timestamp); // throws ClosedError once closed
+    if (this.#hooks) this.#emit('metricLogged', { experiment: this.name, name, value, step: step ?? null });
   }
 
   /** Several metrics at one step. */

@@ -3,7 +3,7 @@
  * records in one SQLite file (better-sqlite3), with versioned migrations,
  * batched writes that several processes can share, and queries.
  */
-export type { BufferOptions, MetricPoint } from './buffer.js';
+export type { BufferOptions } from './buffer.js';
 export { type DatabaseOptions, openDatabase } from './database.js';
 export { ExperimentTracker, type ExperimentTrackerOptions } from './experiment.js';
 export type { ExperimentExport } from './export.js';

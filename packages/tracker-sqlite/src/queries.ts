@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '@ckpt/core';
 import type Database from 'better-sqlite3';
+import { SERIES_SPAN } from './buffer.js';
 import {
   EXPERIMENT_COLUMNS,
   type Experiment,
@@ -174,6 +175,11 @@ export interface MetricSummary {
   lastStep: number | undefined;
 }
 
+/** The ids a series' points have (see the schema). */
+function seriesRange(id: number): [number, number] {
+  return [id * SERIES_SPAN, id * SERIES_SPAN + SERIES_SPAN - 1];
+}
+
 function seriesId(db: Database.Database, experimentId: number, name: string): number | undefined {
   const row = db.prepare('SELECT id FROM metric_series WHERE experiment_id = ? AND name = ?').get(experimentId, name) as
     | { id: number }
@@ -192,9 +198,9 @@ export function metricHistory(
   if (id === undefined) return [];
   const rows = db
     .prepare(
-      'SELECT step, value, timestamp FROM metric_points WHERE series_id = ? AND step BETWEEN ? AND ? ORDER BY step, rowid',
+      'SELECT step, value, timestamp FROM metric_points WHERE id BETWEEN ? AND ? AND step BETWEEN ? AND ? ORDER BY step, id',
     )
-    .all(id, range.fromStep ?? 0, range.toStep ?? Number.MAX_SAFE_INTEGER) as Array<{
+    .all(...seriesRange(id), range.fromStep ?? 0, range.toStep ?? Number.MAX_SAFE_INTEGER) as Array<{
     step: number;
     value: number | null;
     timestamp: number;
@@ -216,22 +222,28 @@ export function metricBuckets(
   if (!Number.isInteger(buckets) || buckets < 1) throw new InvalidArgumentError('buckets must be a positive integer');
   const id = seriesId(db, experimentId, name);
   if (id === undefined) return [];
+  const [first, last] = seriesRange(id);
   const bounds = db
-    .prepare('SELECT min(step) AS lo, max(step) AS hi FROM metric_points WHERE series_id = ? AND step BETWEEN ? AND ?')
-    .get(id, range.fromStep ?? 0, range.toStep ?? Number.MAX_SAFE_INTEGER) as { lo: number | null; hi: number | null };
+    .prepare(
+      'SELECT min(step) AS lo, max(step) AS hi FROM metric_points WHERE id BETWEEN ? AND ? AND step BETWEEN ? AND ?',
+    )
+    .get(first, last, range.fromStep ?? 0, range.toStep ?? Number.MAX_SAFE_INTEGER) as {
+    lo: number | null;
+    hi: number | null;
+  };
   if (bounds.lo === null || bounds.hi === null) return [];
   const span = bounds.hi - bounds.lo + 1;
   const rows = db
     .prepare(
       `WITH b AS (
          SELECT CAST((step - @lo) * @n / @span AS INTEGER) AS bucket, step, value,
-                row_number() OVER (PARTITION BY CAST((step - @lo) * @n / @span AS INTEGER) ORDER BY step DESC, rowid DESC) AS rank
-         FROM metric_points WHERE series_id = @id AND step BETWEEN @lo AND @hi)
+                row_number() OVER (PARTITION BY CAST((step - @lo) * @n / @span AS INTEGER) ORDER BY step DESC, id DESC) AS rank
+         FROM metric_points WHERE id BETWEEN @first AND @last AND step BETWEEN @lo AND @hi)
        SELECT bucket, min(step) AS fromStep, max(step) AS toStep, count(*) AS count,
               min(value) AS min, max(value) AS max, max(CASE WHEN rank = 1 THEN value END) AS last
        FROM b GROUP BY bucket ORDER BY bucket`,
     )
-    .all({ id, lo: bounds.lo, hi: bounds.hi, n: buckets, span }) as Array<{
+    .all({ first, last, lo: bounds.lo, hi: bounds.hi, n: buckets, span }) as Array<{
     fromStep: number;
     toStep: number;
     count: number;

@@ -41,13 +41,22 @@ export const MIGRATIONS: readonly string[] = [
     name          TEXT NOT NULL,
     UNIQUE (experiment_id, name)
   );
+  -- Clustered by series: id = series_id * 2^32 + the point's number in its series, so a
+  -- series is one range of the table's own B-tree and appending needs no second index.
   CREATE TABLE metric_points (
-    series_id INTEGER NOT NULL REFERENCES metric_series (id) ON DELETE CASCADE,
+    id        INTEGER PRIMARY KEY,
     step      INTEGER NOT NULL,
     value     REAL,
-    timestamp REAL NOT NULL
+    timestamp INTEGER NOT NULL
   );
-  CREATE INDEX metric_points_by_step ON metric_points (series_id, step);
+  -- For SQL users: every point with its experiment and metric name (NaN reads as NULL).
+  CREATE VIEW metric_values AS
+    SELECT s.experiment_id, s.name, p.step, p.value, p.timestamp
+    FROM metric_series s JOIN metric_points p
+      ON p.id BETWEEN s.id * 4294967296 AND s.id * 4294967296 + 4294967295;
+  CREATE TRIGGER metric_points_follow_series AFTER DELETE ON metric_series BEGIN
+    DELETE FROM metric_points WHERE id BETWEEN old.id * 4294967296 AND old.id * 4294967296 + 4294967295;
+  END;
   `,
   // 2: where and when an experiment ran; summaries per metric series (so
   //    "best val_loss < 0.3" needs no scan); checkpoint records.
@@ -60,12 +69,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE metric_series ADD COLUMN last_value REAL;
   ALTER TABLE metric_series ADD COLUMN last_step INTEGER;
   UPDATE metric_series SET
-    count = (SELECT count(*) FROM metric_points p WHERE p.series_id = metric_series.id),
-    min_value = (SELECT min(value) FROM metric_points p WHERE p.series_id = metric_series.id),
-    max_value = (SELECT max(value) FROM metric_points p WHERE p.series_id = metric_series.id),
-    last_step = (SELECT max(step) FROM metric_points p WHERE p.series_id = metric_series.id),
-    last_value = (SELECT value FROM metric_points p WHERE p.series_id = metric_series.id
-                  ORDER BY step DESC, rowid DESC LIMIT 1);
+    count = (SELECT count(*) FROM metric_points p WHERE p.id BETWEEN metric_series.id * 4294967296 AND metric_series.id * 4294967296 + 4294967295),
+    min_value = (SELECT min(value) FROM metric_points p WHERE p.id BETWEEN metric_series.id * 4294967296 AND metric_series.id * 4294967296 + 4294967295),
+    max_value = (SELECT max(value) FROM metric_points p WHERE p.id BETWEEN metric_series.id * 4294967296 AND metric_series.id * 4294967296 + 4294967295),
+    last_step = (SELECT max(step) FROM metric_points p WHERE p.id BETWEEN metric_series.id * 4294967296 AND metric_series.id * 4294967296 + 4294967295),
+    last_value = (SELECT value FROM metric_points p WHERE p.id BETWEEN metric_series.id * 4294967296 AND metric_series.id * 4294967296 + 4294967295
+                  ORDER BY step DESC, id DESC LIMIT 1);
   CREATE INDEX metric_series_by_name ON metric_series (name, min_value);
   CREATE TABLE checkpoints (
     id            INTEGER PRIMARY KEY,

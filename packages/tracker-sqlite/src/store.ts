@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { type CheckpointRecord, CkptError, InvalidArgumentError, NotFoundError } from '@ckpt/core';
 import type Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
-import { MetricBuffer, type MetricPoint } from './buffer.js';
+import { MetricBuffer } from './buffer.js';
 import { type DatabaseOptions, openDatabase } from './database.js';
 import { collectExport, toCsvText, toJsonText } from './export.js';
 import {
@@ -77,6 +77,8 @@ function currentGitCommit(): string | undefined {
     return undefined;
   }
 }
+
+const NON_BLANK = /\S/;
 
 function checkName(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
@@ -283,7 +285,8 @@ export class TrackingStore {
   /** Queues a metric point; it is written with the next batch. */
   logMetric(id: number, name: string, value: number, step?: number, timestamp?: number | Date): void {
     this.#assertOpen();
-    checkName(name, 'metric name');
+    // The hot path: checks that allocate nothing.
+    if (typeof name !== 'string' || !NON_BLANK.test(name)) checkName(name, 'metric name');
     if (typeof value !== 'number') {
       throw new InvalidArgumentError(`metric ${JSON.stringify(name)} must be a number`, { found: typeof value });
     }
@@ -292,14 +295,13 @@ export class TrackingStore {
         found: String(step),
       });
     }
-    const point: MetricPoint = {
-      experimentId: id,
+    this.#buffer.push(
+      id,
       name,
       step,
       value,
-      timestamp: timestamp instanceof Date ? timestamp.getTime() : (timestamp ?? Date.now()),
-    };
-    this.#buffer.push(point);
+      timestamp instanceof Date ? timestamp.getTime() : (timestamp ?? Date.now()),
+    );
   }
 
   /** Writes the buffered points now, in one transaction. */
@@ -318,21 +320,8 @@ export class TrackingStore {
   /** Inserts or updates a checkpoint record (from a CheckpointManager) under an experiment. */
   recordCheckpoint(id: number, record: CheckpointRecord): void {
     this.#assertOpen();
-    const upsert = this.#db.prepare(
-      `INSERT INTO checkpoints (experiment_id, checkpoint_id, path, format, size, sha256, epoch, step, created_at,
-         is_best, is_latest, protected, status, tags, description)
-       VALUES (@experiment, @checkpoint, @path, @format, @size, @sha256, @epoch, @step, @created,
-         @best, @latest, @protected, @status, @tags, @description)
-       ON CONFLICT (experiment_id, checkpoint_id) DO UPDATE SET
-         path = excluded.path, format = excluded.format, size = excluded.size, sha256 = excluded.sha256,
-         epoch = excluded.epoch, step = excluded.step, is_best = excluded.is_best, is_latest = excluded.is_latest,
-         protected = excluded.protected, status = excluded.status, tags = excluded.tags,
-         description = excluded.description, deleted_at = NULL
-       RETURNING id`,
-    );
-    const metric = this.#db.prepare(
-      'INSERT INTO checkpoint_metrics (checkpoint, name, value) VALUES (?, ?, ?) ON CONFLICT (checkpoint, name) DO UPDATE SET value = excluded.value',
-    );
+    this.#checkpointStatements ??= this.#prepareCheckpointStatements();
+    const { upsert, metric } = this.#checkpointStatements;
     this.#db
       .transaction(() => {
         const row = upsert.get({
@@ -355,6 +344,27 @@ export class TrackingStore {
         for (const [name, value] of Object.entries(record.metrics)) metric.run(row.id, name, value);
       })
       .immediate();
+  }
+
+  #checkpointStatements: { upsert: Database.Statement; metric: Database.Statement } | undefined;
+
+  #prepareCheckpointStatements(): { upsert: Database.Statement; metric: Database.Statement } {
+    const upsert = this.#db.prepare(
+      `INSERT INTO checkpoints (experiment_id, checkpoint_id, path, format, size, sha256, epoch, step, created_at,
+         is_best, is_latest, protected, status, tags, description)
+       VALUES (@experiment, @checkpoint, @path, @format, @size, @sha256, @epoch, @step, @created,
+         @best, @latest, @protected, @status, @tags, @description)
+       ON CONFLICT (experiment_id, checkpoint_id) DO UPDATE SET
+         path = excluded.path, format = excluded.format, size = excluded.size, sha256 = excluded.sha256,
+         epoch = excluded.epoch, step = excluded.step, is_best = excluded.is_best, is_latest = excluded.is_latest,
+         protected = excluded.protected, status = excluded.status, tags = excluded.tags,
+         description = excluded.description, deleted_at = NULL
+       RETURNING id`,
+    );
+    const metric = this.#db.prepare(
+      'INSERT INTO checkpoint_metrics (checkpoint, name, value) VALUES (?, ?, ?) ON CONFLICT (checkpoint, name) DO UPDATE SET value = excluded.value',
+    );
+    return { upsert, metric };
   }
 
   /** Marks a checkpoint deleted (the row stays, with the time it went). */

@@ -22,7 +22,7 @@ function expectContiguous(store: TrackingStore, experiment: string): number {
   const row = store.db
     .prepare(
       `SELECT count(*) AS n, count(DISTINCT step) AS steps, min(step) AS lo, max(step) AS hi, sum(value = step) AS equal
-       FROM metric_points p JOIN metric_series s ON s.id = p.series_id WHERE s.experiment_id = ? AND s.name = 'x'`,
+       FROM metric_values WHERE experiment_id = ? AND name = 'x'`,
     )
     .get(id) as { n: number; steps: number; lo: number | null; hi: number | null; equal: number | null };
   expect(row.steps).toBe(row.n);
