@@ -1,0 +1,205 @@
+/**
+ * The local checkpoint cache: a folder of files under their names (seed
+ * 002's flat layout), with what we know of each download in
+ * `.ckpt-meta/<name>.json` and a CACHEDIR.TAG so backup tools skip it.
+ */
+import { type Dirent, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { InvalidArgumentError } from '@ckpt/core';
+import { sha256File, TEMP_SUFFIX, writeFileAtomic } from '@ckpt/native';
+
+export const META_FOLDER = '.ckpt-meta';
+export const LOCK_FOLDER = '.ckpt-locks';
+
+const TAG = `Signature: 8a477f597d28d172789f06886806bc55
+# This file is a cache directory tag created by ckpt (@ckpt/resolver-b2).
+# For information about cache directory tags, see https://bford.info/cachedir/
+`;
+
+/** What the cache knows of a downloaded file. */
+export interface CacheRecord {
+  /** `s3://bucket/key` it came from. */
+  source: string;
+  size: number;
+  sha256: string;
+  etag?: string;
+  versionId?: string;
+  downloadedAt: string;
+}
+
+export interface CacheEntry {
+  name: string;
+  path: string;
+  size: number;
+  /** When it was last resolved (or written). */
+  lastUsed: Date;
+  record: CacheRecord | undefined;
+}
+
+export interface VerifyEntry {
+  name: string;
+  status: 'ok' | 'corrupted' | 'unknown';
+  expected?: string;
+  actual?: string;
+}
+
+/** A relative name inside the cache, refusing anything that would leave it. */
+export function checkName(name: string): string {
+  const clean = name.replace(/\\/g, '/').replace(/^\.\/+/, '');
+  if (clean === '' || clean.startsWith('/') || clean.split('/').some((part) => part === '..' || part === '')) {
+    throw new InvalidArgumentError(`${JSON.stringify(name)} is not a file name inside the cache`, {
+      expected: 'a name like "convnext_tiny.pth" or "sub/folder/model.pth"',
+    });
+  }
+  if (clean.split('/').some((part) => part.startsWith('.ckpt-') || part.endsWith(TEMP_SUFFIX))) {
+    throw new InvalidArgumentError(`${JSON.stringify(name)} uses a name the cache keeps for itself`);
+  }
+  return clean;
+}
+
+export class Cache {
+  #tagged = false;
+
+  constructor(readonly dir: string) {}
+
+  pathOf(name: string): string {
+    return join(this.dir, checkName(name));
+  }
+
+  metaPathOf(name: string): string {
+    return join(this.dir, META_FOLDER, `${checkName(name)}.json`);
+  }
+
+  /** Creates the folder (with its CACHEDIR.TAG) for `name`. */
+  async prepare(name: string): Promise<void> {
+    await mkdir(dirname(this.pathOf(name)), { recursive: true });
+    if (!this.#tagged) {
+      await writeFile(join(this.dir, 'CACHEDIR.TAG'), TAG, { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      this.#tagged = true;
+    }
+  }
+
+  async record(name: string): Promise<CacheRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.metaPathOf(name), 'utf8')) as CacheRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async remember(name: string, record: CacheRecord): Promise<void> {
+    const path = this.metaPathOf(name);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFileAtomic(path, [Buffer.from(`${JSON.stringify(record, null, 2)}\n`)], { fsync: false });
+  }
+
+  /** Marks a file as just used (its access time), which pruning goes by. */
+  async touch(name: string): Promise<void> {
+    const path = this.pathOf(name);
+    const info = await stat(path);
+    await utimes(path, new Date(), info.mtime);
+  }
+
+  /** Every file in the cache (not its own bookkeeping). */
+  async list(): Promise<CacheEntry[]> {
+    const entries: CacheEntry[] = [];
+    const walk = async (folder: string) => {
+      let names: string[];
+      try {
+        names = await readdir(folder);
+      } catch {
+        return;
+      }
+      for (const entry of names) {
+        if (entry.startsWith('.ckpt-') || entry.endsWith(TEMP_SUFFIX) || entry === 'CACHEDIR.TAG') continue;
+        const path = join(folder, entry);
+        const info = await stat(path).catch(() => undefined);
+        if (!info) continue;
+        if (info.isDirectory()) {
+          await walk(path);
+          continue;
+        }
+        const name = relative(this.dir, path).split(sep).join('/');
+        entries.push({ name, path, size: info.size, lastUsed: info.atime, record: await this.record(name) });
+      }
+    };
+    await walk(this.dir);
+    return entries.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Total bytes of the cached files. */
+  async size(): Promise<number> {
+    return (await this.list()).reduce((sum, e) => sum + e.size, 0);
+  }
+
+  /** Re-hashes every file that has a record (`unknown`: put there by hand, nothing to check against). */
+  async verify(): Promise<VerifyEntry[]> {
+    const out: VerifyEntry[] = [];
+    for (const entry of await this.list()) {
+      if (!entry.record) {
+        out.push({ name: entry.name, status: 'unknown' });
+        continue;
+      }
+      const actual = await sha256File(entry.path);
+      out.push({
+        name: entry.name,
+        status: actual === entry.record.sha256 && entry.size === entry.record.size ? 'ok' : 'corrupted',
+        expected: entry.record.sha256,
+        actual,
+      });
+    }
+    return out;
+  }
+
+  /** Deletes files unused for `olderThanMs`, then the least recently used until the cache fits `maxBytes`. */
+  async prune(options: { olderThanMs?: number; maxBytes?: number; dryRun?: boolean }): Promise<CacheEntry[]> {
+    const entries = (await this.list()).sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+    const doomed: CacheEntry[] = [];
+    const cutoff = options.olderThanMs === undefined ? undefined : Date.now() - options.olderThanMs;
+    let total = entries.reduce((sum, e) => sum + e.size, 0);
+    for (const entry of entries) {
+      const old = cutoff !== undefined && entry.lastUsed.getTime() < cutoff;
+      const over = options.maxBytes !== undefined && total > options.maxBytes;
+      if (!old && !over) continue;
+      doomed.push(entry);
+      total -= entry.size;
+    }
+    if (!options.dryRun) {
+      for (const entry of doomed) {
+        await rm(entry.path, { force: true });
+        await rm(this.metaPathOf(entry.name), { force: true });
+      }
+    }
+    return doomed;
+  }
+
+  /** Removes temporaries of downloads that died (older than `minAgeMs`: a live download's is younger). */
+  removeStaleTemporaries(minAgeMs = 24 * 3600_000): string[] {
+    const removed: string[] = [];
+    const walk = (folder: string) => {
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(folder, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        const path = join(folder, entry.name);
+        if (entry.isDirectory()) {
+          if (!entry.name.startsWith('.ckpt-')) walk(path);
+        } else if (entry.name.endsWith(TEMP_SUFFIX)) {
+          const info = statSync(path, { throwIfNoEntry: false });
+          if (info && Date.now() - info.mtimeMs > minAgeMs) {
+            rmSync(path, { force: true });
+            removed.push(path);
+          }
+        }
+      }
+    };
+    walk(this.dir);
+    return removed;
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * @ckpt/resolver-b2: checkpoint names to local files, through a verified
+ * cache and Backblaze B2 or any S3-compatible bucket; uploads that skip what
+ * the bucket already holds.
+ */
+export { Cache, type CacheEntry, type CacheRecord, type VerifyEntry } from './cache.js';
+export { makeClient, regionOf } from './client.js';
+export {
+  type BucketConfig,
+  type ConfigInput,
+  type Credentials,
+  configFromEnv,
+  loadCredentials,
+  type ResolverConfig,
+  readConfigFile,
+  resolveConfig,
+} from './config.js';
+export { parseUri, type ResolveOptions, Resolver, type ResolverOptions } from './resolver.js';
+export { downloadObject, headObject, NetworkError, type ObjectInfo, type TransferOptions } from './transfer.js';
+export { type UploadOptions, type UploadResult, uploadFile } from './upload.js';

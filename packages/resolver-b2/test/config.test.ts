@@ -1,0 +1,131 @@
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FormatError, InvalidArgumentError } from '@ckpt/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadCredentials, regionOf, resolveConfig } from '../src/index.js';
+import { fresh, makeBucket, randomFile, resolverFor } from './support/helpers.js';
+
+describe('configuration', () => {
+  it("reads seed 002's YAML (ENV.INPUT.CACHE_DIR, BUCKET.ENABLED / NAME / PATH_PREFIX)", () => {
+    const dir = fresh('config');
+    mkdirSync(dir);
+    const file = join(dir, 'linnaeus.yaml');
+    writeFileSync(
+      file,
+      `ENV:\n  INPUT:\n    CACHE_DIR: "/data/checkpoints"\n    BUCKET:\n      ENABLED: True\n      NAME: "linnaeus-checkpoints"\n      PATH_PREFIX: "modelZoo/"\n`,
+    );
+    expect(resolveConfig({ configFile: file, env: {} })).toEqual({
+      cacheDir: '/data/checkpoints',
+      offline: false,
+      bucket: { enabled: true, name: 'linnaeus-checkpoints', prefix: 'modelZoo/' },
+    });
+  });
+
+  it('reads flat JSON; the environment wins over the file, the file over code', () => {
+    const dir = fresh('config');
+    mkdirSync(dir);
+    const file = join(dir, 'resolver.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ cacheDir: '/from/file', bucket: { enabled: true, name: 'file-bucket', prefix: 'p/' } }),
+    );
+    const config = resolveConfig({
+      cacheDir: '/from/code',
+      bucket: { name: 'code-bucket', endpoint: 'https://s3.us-west-004.backblazeb2.com' },
+      configFile: file,
+      env: { CKPT_BUCKET_NAME: 'env-bucket', CKPT_OFFLINE: 'true' },
+    });
+    expect(config).toEqual({
+      cacheDir: '/from/file',
+      offline: true,
+      bucket: { enabled: true, name: 'env-bucket', prefix: 'p/', endpoint: 'https://s3.us-west-004.backblazeb2.com' },
+    });
+    expect(regionOf(config.bucket)).toBe('us-west-004');
+    expect(resolveConfig({ env: { CKPT_RESOLVER_CONFIG: file } }).bucket.name).toBe('file-bucket');
+  });
+
+  it('refuses a bad file or an enabled bucket without a name', () => {
+    const dir = fresh('config');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'bad.yaml'), 'ENV: [unclosed');
+    expect(() => resolveConfig({ configFile: join(dir, 'bad.yaml'), env: {} })).toThrow(FormatError);
+    expect(() => resolveConfig({ configFile: join(dir, 'missing.yaml'), env: {} })).toThrow(InvalidArgumentError);
+    expect(() => resolveConfig({ bucket: { enabled: true }, env: {} })).toThrow(/enabled but has no name/);
+  });
+
+  it('takes credentials from the environment or a credentials file, and never shows the key', () => {
+    expect(loadCredentials({ B2_APPLICATION_KEY_ID: 'id', B2_APPLICATION_KEY: 'k' })).toEqual({
+      accessKeyId: 'id',
+      secretAccessKey: 'k',
+    });
+    expect(loadCredentials({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 's' })).toEqual({
+      accessKeyId: 'a',
+      secretAccessKey: 's',
+    });
+    const dir = fresh('creds');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'ini'), '# B2\nkey_id = 0040abc\nkey = K004-super-secret\n');
+    expect(loadCredentials({ CKPT_CREDENTIALS_FILE: join(dir, 'ini') })).toEqual({
+      accessKeyId: '0040abc',
+      secretAccessKey: 'K004-super-secret',
+    });
+    writeFileSync(join(dir, 'json'), JSON.stringify({ keyId: 'j', key: 'K004-json-secret' }));
+    expect(loadCredentials({ CKPT_CREDENTIALS_FILE: join(dir, 'json') })?.accessKeyId).toBe('j');
+    writeFileSync(join(dir, 'broken'), 'key_id = only-the-id\n');
+    const error = (() => {
+      try {
+        loadCredentials({ CKPT_CREDENTIALS_FILE: join(dir, 'broken') });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error?.message).toMatch(/has no key_id and key/);
+    expect(loadCredentials({ CKPT_CREDENTIALS_FILE: join(dir, 'absent') })).toBeUndefined();
+    const resolver = resolverFor('any', { credentials: { accessKeyId: 'id', secretAccessKey: 'K004-never-printed' } });
+    expect(JSON.stringify(resolver.config)).not.toContain('K004');
+  });
+});
+
+describe('cache management', () => {
+  const bucket = 'ckpt-cache';
+  beforeAll(() => makeBucket(bucket));
+
+  it('lists, sizes, verifies and prunes by age and by total size', async () => {
+    const resolver = resolverFor(bucket);
+    for (const [name, size] of [
+      ['a.pth', 1000],
+      ['b.pth', 2000],
+      ['c.pth', 3000],
+    ] as const) {
+      const { path } = randomFile(name, size);
+      await resolver.upload(path);
+      await resolver.resolve(name);
+    }
+    writeFileSync(join(resolver.config.cacheDir, 'by-hand.pth'), 'put here by hand');
+    expect((await resolver.cache.list()).map((e) => [e.name, e.size])).toEqual([
+      ['a.pth', 1000],
+      ['b.pth', 2000],
+      ['by-hand.pth', 16],
+      ['c.pth', 3000],
+    ]);
+    expect(await resolver.cache.size()).toBe(6016);
+    writeFileSync(join(resolver.config.cacheDir, 'b.pth'), Buffer.alloc(2000, 1)); // bit rot
+    expect((await resolver.cache.verify()).map((e) => [e.name, e.status])).toEqual([
+      ['a.pth', 'ok'],
+      ['b.pth', 'corrupted'],
+      ['by-hand.pth', 'unknown'],
+      ['c.pth', 'ok'],
+    ]);
+    await expect(resolver.resolve('b.pth', { verify: true })).rejects.toThrow(/no longer matches its SHA-256/);
+
+    const day = 24 * 3600_000;
+    const path = (name: string) => join(resolver.config.cacheDir, name);
+    utimesSync(path('a.pth'), new Date(Date.now() - 10 * day), new Date(Date.now() - 10 * day));
+    utimesSync(path('c.pth'), new Date(Date.now() - 5 * day), new Date(Date.now() - 5 * day));
+    expect((await resolver.cache.prune({ olderThanMs: 7 * day, dryRun: true })).map((e) => e.name)).toEqual(['a.pth']);
+    expect((await resolver.cache.list()).length).toBe(4);
+    expect((await resolver.cache.prune({ olderThanMs: 7 * day })).map((e) => e.name)).toEqual(['a.pth']);
+    expect((await resolver.cache.prune({ maxBytes: 2100 })).map((e) => e.name)).toEqual(['c.pth']); // least recently used first
+    expect((await resolver.cache.list()).map((e) => e.name)).toEqual(['b.pth', 'by-hand.pth']);
+  });
+});
