@@ -5,11 +5,11 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { fresh, makeBucket, randomFile, resolverFor } from './support/helpers.js';
-import { type Proxy, startProxy } from './support/proxy.js';
+import { type FaultProxy, startProxy } from './support/proxy.js';
 
 const child = fileURLToPath(new URL('./support/resolve-child.mjs', import.meta.url));
 const bucket = 'ckpt-race';
-let proxy: Proxy;
+let proxy: FaultProxy;
 
 beforeAll(async () => {
   await makeBucket(bucket);

@@ -6,11 +6,11 @@ import { type CheckpointEvents, HookManager } from '@ckpt/hooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { NetworkError } from '../src/index.js';
 import { fresh, makeBucket, putObject, randomFile, resolverFor } from './support/helpers.js';
-import { type Proxy, startProxy } from './support/proxy.js';
+import { type FaultProxy, startProxy } from './support/proxy.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const bucket = 'ckpt-resolve';
-let proxy: Proxy;
+let proxy: FaultProxy;
 
 beforeAll(async () => {
   await makeBucket(bucket);

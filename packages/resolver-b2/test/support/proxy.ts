@@ -5,7 +5,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
-export interface Proxy {
+export interface FaultProxy {
   endpoint: string;
   /** Bytes sent from the server to clients. */
   bytesDown: number;
@@ -23,12 +23,12 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(targetPort: number): Promise<Proxy> {
+export async function startProxy(targetPort: number): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
   let drops: Array<{ afterBytes: number }> = [];
   let stall: { afterBytes: number } | undefined;
   let server: Server;
-  const proxy: Proxy = {
+  const proxy: FaultProxy = {
     endpoint: '',
     bytesDown: 0,
     requests: { GET: 0, HEAD: 0, PUT: 0, POST: 0 },
