@@ -95,6 +95,11 @@ export class Sha256 implements Sha256Hasher {
     return this;
   }
 
+  /** Hashes a byte range of a file, off the JavaScript thread; await it before the next update. */
+  updateFromFile(path: string, offset: number, length: number): Promise<void> {
+    return this.#inner.updateFromFile(path, offset, length);
+  }
+
   digest(): string {
     return this.#inner.digest();
   }

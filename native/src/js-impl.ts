@@ -137,6 +137,37 @@ class JsSha256 implements Sha256Hasher {
     return this;
   }
 
+  async updateFromFile(path: string, offset: number, length: number): Promise<void> {
+    if (!this.#hash) throw invalidUse('update() after digest(): create a new Sha256');
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      throw fromNodeError(error, path, 'open');
+    }
+    try {
+      const buffer = Buffer.allocUnsafe(Math.min(length, 1 << 20));
+      for (let at = offset; at < offset + length; ) {
+        const want = Math.min(buffer.length, offset + length - at);
+        const { bytesRead } = await handle.read(buffer, 0, want, at).catch((error: unknown) => {
+          throw fromNodeError(error, path, 'read');
+        });
+        if (bytesRead === 0) {
+          const { size } = await handle.stat();
+          throw new NativeError(
+            NativeErrorCode.OutOfBounds,
+            `byte range out of bounds: offset ${offset} + length ${length} is past the end of ${path} (${size} bytes)`,
+            { path },
+          );
+        }
+        this.#hash.update(buffer.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
   digest(): string {
     if (!this.#hash) throw invalidUse('digest() called twice: create a new Sha256');
     const hex = this.#hash.digest('hex');

@@ -170,6 +170,9 @@ export function nativeImplementation(binding: Binding): Implementation {
       call(() => this.#inner.update(data));
       return this;
     }
+    updateFromFile(path: string, offset: number, length: number): Promise<void> {
+      return callAsync(() => this.#inner.updateFromFile(path, offset, length));
+    }
     digest(): string {
       return call(() => this.#inner.digest());
     }

@@ -32,6 +32,12 @@ export interface MapOptions {
 /** A streaming SHA-256 hasher. */
 export interface Sha256Hasher {
   update(data: Uint8Array): Sha256Hasher;
+  /**
+   * Hashes `length` bytes of the file at `path` from `offset`, off the
+   * JavaScript thread on the native path (a download hashes what it has
+   * written while it receives the rest). Await it before the next update.
+   */
+  updateFromFile(path: string, offset: number, length: number): Promise<void>;
   /** Finishes and returns the lowercase hex digest; the hasher cannot be used afterwards. */
   digest(): string;
 }

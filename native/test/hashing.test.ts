@@ -105,6 +105,22 @@ describe.each(implementations)('streaming Sha256 ($kind)', (impl) => {
     expect(impl.createSha256().digest()).toBe(sha256(new Uint8Array(0)));
   });
 
+  it('mixes in file ranges, in order, with updates from memory; refuses a range past the end', async () => {
+    const { path, bytes } = writeRandom(dir, 'ranges', 3 * MiB + 17);
+    const hasher = impl.createSha256().update(bytes.subarray(0, 10));
+    await hasher.updateFromFile(path, 10, MiB + 5);
+    hasher.update(bytes.subarray(MiB + 15, 2 * MiB));
+    await hasher.updateFromFile(path, 2 * MiB, bytes.length - 2 * MiB);
+    await hasher.updateFromFile(path, 0, 0);
+    expect(hasher.digest()).toBe(sha256(bytes));
+    await expect(impl.createSha256().updateFromFile(path, bytes.length - 1, 2)).rejects.toMatchObject({
+      code: 'CKPT_OUT_OF_BOUNDS',
+    });
+    await expect(impl.createSha256().updateFromFile(join(dir, 'absent'), 0, 1)).rejects.toMatchObject({
+      code: 'CKPT_NOT_FOUND',
+    });
+  });
+
   it('refuses to be used after digest()', () => {
     const hasher = impl.createSha256().update(new Uint8Array([1]));
     hasher.digest();

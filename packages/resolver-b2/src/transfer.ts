@@ -5,7 +5,7 @@
  * transfer, and the digests computed in order as parts complete.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { type FileHandle, open } from 'node:fs/promises';
+import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CkptError, ConflictError, IntegrityError, NotFoundError } from '@ckpt/core';
@@ -69,6 +69,8 @@ export async function withRetries<T>(
   what: string,
   options: TransferOptions,
   attempt: (attemptNumber: number) => Promise<T>,
+  /** Once aborted, no more attempts: the reason is thrown as it is. */
+  stop?: AbortSignal,
 ): Promise<T> {
   const retries = options.retries ?? 5;
   const base = options.retryDelayMs ?? 200;
@@ -76,6 +78,7 @@ export async function withRetries<T>(
     try {
       return await attempt(n);
     } catch (error) {
+      stop?.throwIfAborted();
       if (!retryable(error) || n >= retries) {
         if (retryable(error)) {
           throw new NetworkError(`${what} failed after ${n + 1} attempts: ${(error as Error)?.message ?? error}`, {
@@ -120,14 +123,31 @@ export async function headObject(
   });
 }
 
-/** Hashes parts in order as they complete, holding early ones until their turn. */
-class OrderedDigests {
+interface Part {
+  start: number;
+  length: number;
+  /** Bytes of this part already in the file. */
+  written: number;
+}
+
+/**
+ * The digests, computed over the file's contiguous prefix as it grows: the
+ * SHA-256 reads the bytes back from the page cache on a native worker thread,
+ * so hashing runs beside the receiving, whichever stream wrote the bytes.
+ */
+class PrefixDigests {
   readonly #sha256 = new Sha256();
   readonly #extra: Array<{ name: 'sha1' | 'md5'; hash: Hash }>;
-  readonly #waiting = new Map<number, Buffer>();
-  next = 0;
+  #hashed = 0;
+  #target = 0;
+  #running: Promise<void> | undefined;
+  #failure: unknown;
 
-  constructor(info: ObjectInfo) {
+  constructor(
+    private readonly path: string,
+    private readonly fd: number,
+    info: ObjectInfo,
+  ) {
     // SHA-256 always (it is what the cache records); SHA-1 or MD5 only to check the object against.
     this.#extra = info.sha256
       ? []
@@ -138,17 +158,52 @@ class OrderedDigests {
           : [];
   }
 
-  add(index: number, bytes: Buffer): void {
-    this.#waiting.set(index, bytes);
-    for (let part = this.#waiting.get(this.next); part; part = this.#waiting.get(this.next)) {
-      this.#sha256.update(part);
-      for (const { hash } of this.#extra) hash.update(part);
-      this.#waiting.delete(this.next);
-      this.next++;
+  /** Moves the target to the end of the contiguous written prefix; hashing follows in the background. */
+  advance(parts: readonly Part[]): void {
+    let end = 0;
+    for (const part of parts) {
+      end = part.start + part.written;
+      if (part.written < part.length) break;
+    }
+    this.#target = Math.max(this.#target, end);
+    this.#running ??= this.#follow().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  async #follow(): Promise<void> {
+    try {
+      while (this.#failure === undefined && this.#hashed < this.#target) {
+        const [from, length] = [this.#hashed, this.#target - this.#hashed];
+        await this.#sha256.updateFromFile(this.path, from, length);
+        if (this.#extra.length > 0) this.#hashExtra(from, length);
+        this.#hashed += length;
+      }
+    } catch (error) {
+      this.#failure = error;
     }
   }
 
-  finish(): { sha256: string; sha1?: string; md5?: string } {
+  #hashExtra(from: number, length: number): void {
+    const scratch = Buffer.allocUnsafe(Math.min(length, 4 << 20));
+    for (let at = from; at < from + length; ) {
+      const n = readSync(this.fd, scratch, 0, Math.min(scratch.length, from + length - at), at);
+      if (n === 0) throw new Error(`short read at ${at} of ${this.path}`);
+      for (const { hash } of this.#extra) hash.update(scratch.subarray(0, n));
+      at += n;
+    }
+  }
+
+  /** Resolves when no hashing is under way (before the file is closed). */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Waits for hashing to reach the end of the file (all parts written). */
+  async finish(parts: readonly Part[]): Promise<{ sha256: string; sha1?: string; md5?: string }> {
+    this.advance(parts);
+    await this.idle();
+    if (this.#failure !== undefined) throw this.#failure;
     const out: { sha256: string; sha1?: string; md5?: string } = { sha256: this.#sha256.digest() };
     for (const { name, hash } of this.#extra) out[name] = hash.digest('hex');
     return out;
@@ -159,6 +214,8 @@ class OrderedDigests {
  * Downloads `key` (the version `info` describes) into `path`, which must
  * not exist; returns its SHA-256 after checking it against what `info`
  * carries (our SHA-256, else B2's SHA-1, else a single-part ETag's MD5).
+ * By default each stream takes an equal share of the object (at least
+ * 8 MiB): fewer requests, and bytes go straight to the file, never held.
  */
 export async function downloadObject(
   client: S3Client,
@@ -168,44 +225,44 @@ export async function downloadObject(
   path: string,
   options: TransferOptions = {},
 ): Promise<string> {
-  const partSize = options.partSize ?? 8 << 20;
   const concurrency = Math.max(1, options.concurrency ?? 4);
-  const parts = Math.ceil(info.size / partSize);
-  const file = await open(path, 'wx');
+  const partSize = options.partSize ?? Math.max(8 << 20, Math.ceil(info.size / concurrency));
+  const parts: Part[] = [];
+  for (let start = 0; start < info.size; start += partSize) {
+    parts.push({ start, length: Math.min(partSize, info.size - start), written: 0 });
+  }
+  const fd = openSync(path, 'wx+');
+  const digests = new PrefixDigests(path, fd, info);
   try {
-    await file.truncate(info.size);
-    const digests = new OrderedDigests(info);
+    ftruncateSync(fd, info.size);
     const progress = throttledProgress(info.size, options.onProgress);
-    let nextPart = 0;
-    // Workers take parts in order, at most two windows ahead of the hashing, to bound memory.
-    const window = concurrency * 2;
+    // The first failure stops the other streams; the file is closed only once all have settled.
+    const stop = new AbortController();
+    let next = 0;
     const worker = async () => {
-      for (;;) {
-        while (nextPart - digests.next >= window) await sleep(5);
-        const index = nextPart++;
-        if (index >= parts) return;
-        const start = index * partSize;
-        const length = Math.min(partSize, info.size - start);
-        const bytes = await fetchPart(client, bucket, key, info, start, length, options, progress.add);
-        await writeAt(file, bytes, start);
-        digests.add(index, bytes);
+      for (let part = parts[next++]; part && !stop.signal.aborted; part = parts[next++]) {
+        await fetchPart(client, bucket, key, info, fd, part, options, stop.signal, (n) => {
+          progress.add(n);
+          digests.advance(parts);
+        });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(parts, 1)) }, worker));
+    const streams = Array.from({ length: Math.min(concurrency, Math.max(parts.length, 1)) }, () =>
+      worker().catch((error: unknown) => {
+        if (!stop.signal.aborted) stop.abort(error);
+        throw error;
+      }),
+    );
+    await Promise.allSettled(streams);
+    if (stop.signal.aborted) throw stop.signal.reason; // every failing stream aborts `stop`
+    const actual = await digests.finish(parts);
     progress.done();
-    if (options.fsync ?? true) await file.sync();
-    const actual = digests.finish();
+    if (options.fsync ?? true) fsyncSync(fd);
     check(info, actual, `s3://${bucket}/${key}`);
     return actual.sha256;
   } finally {
-    await file.close();
-  }
-}
-
-async function writeAt(file: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
+    await digests.idle();
+    closeSync(fd);
   }
 }
 
@@ -229,64 +286,102 @@ function check(info: ObjectInfo, actual: { sha256: string; sha1?: string; md5?: 
   }
 }
 
-/** One part, into memory; a dropped or stalled connection resumes from the last byte received. */
+/** Incoming chunks are gathered to this size before each write. */
+const WRITE_SIZE = 1 << 20;
+
+/**
+ * One part, written into the file as it arrives (synchronous positional
+ * writes: a trip through libuv's pool per chunk would cost more than the
+ * write). A dropped or stalled connection resumes from the last byte written.
+ */
 async function fetchPart(
   client: S3Client,
   bucket: string,
   key: string,
   info: ObjectInfo,
-  start: number,
-  length: number,
+  fd: number,
+  part: Part,
   options: TransferOptions,
-  onBytes: (n: number) => void,
-): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
-  let received = 0;
+  stop: AbortSignal,
+  onWritten: (n: number) => void,
+): Promise<void> {
   const stallMs = options.stallTimeoutMs ?? 30_000;
-  await withRetries(`GET s3://${bucket}/${key} bytes ${start}-${start + length - 1}`, options, async () => {
-    if (received === length) return;
-    const abort = new AbortController();
-    let timer = setTimeout(() => abort.abort(new Error(`stalled: nothing received for ${stallMs} ms`)), stallMs);
-    const feed = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => abort.abort(new Error(`stalled: nothing received for ${stallMs} ms`)), stallMs);
-    };
-    try {
-      const response = await client
-        .send(
-          new GetObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Range: `bytes=${start + received}-${start + length - 1}`,
-            // Every range comes from the same version: a replaced object fails with 412 instead of mixing.
-            ...(info.versionId ? { VersionId: info.versionId } : {}),
-            ...(info.etag ? { IfMatch: `"${info.etag}"` } : {}),
-          }),
-          { abortSignal: abort.signal },
-        )
-        .catch((error: unknown) => {
-          if (status(error) === 412) {
-            throw new ConflictError(`s3://${bucket}/${key} changed while it was being downloaded`, { cause: error });
+  const pending = Buffer.allocUnsafe(WRITE_SIZE);
+  let filled = 0;
+  const flush = () => {
+    for (let done = 0; done < filled; )
+      done += writeSync(fd, pending, done, filled - done, part.start + part.written + done);
+    part.written += filled;
+    const n = filled;
+    filled = 0;
+    onWritten(n);
+  };
+  const last = part.start + part.length - 1;
+  await withRetries(
+    `GET s3://${bucket}/${key} bytes ${part.start}-${last}`,
+    options,
+    async () => {
+      if (part.written === part.length) return;
+      stop.throwIfAborted();
+      const abort = new AbortController();
+      const stalled = () => abort.abort(new Error(`stalled: nothing received for ${stallMs} ms`));
+      const stopped = () => abort.abort(stop.reason);
+      stop.addEventListener('abort', stopped, { once: true });
+      let timer = setTimeout(stalled, stallMs);
+      try {
+        const response = await client
+          .send(
+            new GetObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              // A whole object is asked for without Range: some servers serve a range by reading the whole object.
+              ...(part.start + part.written > 0 || part.length < info.size
+                ? { Range: `bytes=${part.start + part.written}-${last}` }
+                : {}),
+              // Every range comes from the same version: a replaced object fails with 412 instead of mixing.
+              ...(info.versionId ? { VersionId: info.versionId } : {}),
+              ...(info.etag ? { IfMatch: `"${info.etag}"` } : {}),
+            }),
+            { abortSignal: abort.signal },
+          )
+          .catch((error: unknown) => {
+            if (status(error) === 412) {
+              throw new ConflictError(`s3://${bucket}/${key} changed while it was being downloaded`, { cause: error });
+            }
+            if (status(error) === 404)
+              throw new NotFoundError(`s3://${bucket}/${key} disappeared while it was being downloaded`);
+            throw error;
+          });
+        const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void };
+        abort.signal.addEventListener('abort', () => body.destroy?.(abort.signal.reason as Error), { once: true });
+        for await (const chunk of body) {
+          clearTimeout(timer);
+          timer = setTimeout(stalled, stallMs);
+          let offset = 0;
+          while (offset < chunk.length) {
+            const room = Math.min(pending.length - filled, part.length - part.written - filled);
+            if (room <= 0) break; // the server sent more than asked: ignore the excess
+            const take = Math.min(room, chunk.length - offset);
+            pending.set(chunk.subarray(offset, offset + take), filled);
+            filled += take;
+            offset += take;
+            if (filled === pending.length) flush();
           }
-          if (status(error) === 404)
-            throw new NotFoundError(`s3://${bucket}/${key} disappeared while it was being downloaded`);
-          throw error;
-        });
-      const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void };
-      abort.signal.addEventListener('abort', () => body.destroy?.(abort.signal.reason as Error), { once: true });
-      for await (const chunk of body) {
-        feed();
-        const take = Math.min(chunk.length, length - received);
-        buffer.set(take === chunk.length ? chunk : chunk.subarray(0, take), received);
-        received += take;
-        onBytes(take);
+        }
+        if (filled > 0) flush();
+        if (part.written !== part.length) {
+          throw new NetworkError(`connection closed after ${part.written} of ${part.length} bytes`);
+        }
+      } catch (error) {
+        if (filled > 0) flush(); // keep what arrived: the retry asks only for the rest
+        throw error;
+      } finally {
+        clearTimeout(timer);
+        stop.removeEventListener('abort', stopped);
       }
-      if (received !== length) throw new NetworkError(`connection closed after ${received} of ${length} bytes`);
-    } finally {
-      clearTimeout(timer);
-    }
-  });
-  return buffer;
+    },
+    stop,
+  );
 }
 
 function throttledProgress(total: number, callback: ProgressCallback | undefined) {

@@ -47,6 +47,32 @@ impl Sha256 {
     }
 }
 
+impl Sha256 {
+    /// Feeds `length` bytes of the file at `path` from `offset`, read with
+    /// positional reads: for a file still being written (a download), so its
+    /// hashing can follow the writer on another thread.
+    pub fn update_from_file(&mut self, path: &Path, offset: u64, length: u64) -> Result<()> {
+        use std::os::unix::fs::FileExt as _;
+        let file = File::open(path).map_err(|e| IoError::from_io(path, "open", e))?;
+        let mut buffer = vec![0u8; (length as usize).min(READ_BLOCK)];
+        let (mut at, end) = (offset, offset + length);
+        while at < end {
+            let want = ((end - at) as usize).min(buffer.len());
+            let n = file.read_at(&mut buffer[..want], at).map_err(|e| IoError::from_io(path, "read", e))?;
+            if n == 0 {
+                let size = file.metadata().map_or(0, |m| m.len());
+                return Err(IoError::OutOfBounds { path: path.to_path_buf(), offset, length, size });
+            }
+            self.update(&buffer[..n]);
+            at += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Positional reads for `update_from_file` go in blocks of this size.
+const READ_BLOCK: usize = 1 << 20;
+
 pub fn sha256_bytes(bytes: &[u8]) -> Digest {
     sha2::Sha256::digest(bytes).into()
 }
@@ -241,6 +267,21 @@ mod tests {
 
     fn no_progress() -> impl FnMut(u64, u64) {
         |_, _| {}
+    }
+
+    #[test]
+    fn update_from_file_hashes_the_range_and_refuses_past_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = vec![0u8; 3 * READ_BLOCK + 17];
+        rand::rngs::SmallRng::seed_from_u64(3).fill(&mut bytes[..]);
+        let path = write(dir.path(), "growing", &bytes);
+        let mut hasher = Sha256::new();
+        let split = READ_BLOCK as u64 + 5;
+        hasher.update_from_file(&path, 0, split).unwrap();
+        hasher.update_from_file(&path, split, bytes.len() as u64 - split).unwrap();
+        assert_eq!(to_hex(&hasher.finish()), to_hex(&sha256_bytes(&bytes)));
+        let error = Sha256::new().update_from_file(&path, bytes.len() as u64 - 1, 2).unwrap_err();
+        assert_eq!(error.code(), "CKPT_OUT_OF_BOUNDS");
     }
 
     #[test]

@@ -154,10 +154,11 @@ pub fn sha256_files(
     Ok(AsyncTask::new(HashFilesTask { paths, reporter: Reporter::new(progress_fn(on_progress)?) }))
 }
 
-/// A streaming SHA-256 hasher.
+/// A streaming SHA-256 hasher. The state sits behind a mutex so that
+/// `updateFromFile` can hash on a worker thread.
 #[napi(js_name = "Sha256")]
 pub struct JsSha256 {
-    inner: Option<ckpt_io::Sha256>,
+    inner: Arc<Mutex<Option<ckpt_io::Sha256>>>,
 }
 
 impl Default for JsSha256 {
@@ -166,26 +167,65 @@ impl Default for JsSha256 {
     }
 }
 
+fn finished() -> Error {
+    invalid("Sha256 used after digest(): create a new Sha256".into())
+}
+
 #[napi]
 impl JsSha256 {
     #[napi(constructor)]
     pub fn new() -> Self {
-        JsSha256 { inner: Some(ckpt_io::Sha256::new()) }
+        JsSha256 { inner: Arc::new(Mutex::new(Some(ckpt_io::Sha256::new()))) }
     }
 
     #[napi]
     pub fn update(&mut self, data: Uint8ArraySlice) -> Result<()> {
-        let hasher =
-            self.inner.as_mut().ok_or_else(|| invalid("update() after digest(): create a new Sha256".into()))?;
-        hasher.update(&data);
+        self.inner.lock().unwrap().as_mut().ok_or_else(finished)?.update(&data);
         Ok(())
+    }
+
+    /// Hashes `length` bytes of the file at `path` from `offset`, off the JavaScript thread.
+    /// Await it before the next update: calls are applied in the order they run.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn update_from_file(&self, path: String, offset: f64, length: f64) -> Result<AsyncTask<HashRangeTask>> {
+        if !(offset >= 0.0 && length >= 0.0 && offset.fract() == 0.0 && length.fract() == 0.0) {
+            return Err(invalid(format!("offset {offset} and length {length} must be whole numbers >= 0")));
+        }
+        Ok(AsyncTask::new(HashRangeTask {
+            hasher: self.inner.clone(),
+            path: path.into(),
+            offset: offset as u64,
+            length: length as u64,
+        }))
     }
 
     /// Finishes and returns the hex digest; the hasher cannot be used afterwards.
     #[napi]
     pub fn digest(&mut self) -> Result<String> {
-        let hasher = self.inner.take().ok_or_else(|| invalid("digest() called twice: create a new Sha256".into()))?;
+        let hasher = self.inner.lock().unwrap().take().ok_or_else(finished)?;
         Ok(to_hex(&hasher.finish()))
+    }
+}
+
+pub struct HashRangeTask {
+    hasher: Arc<Mutex<Option<ckpt_io::Sha256>>>,
+    path: PathBuf,
+    offset: u64,
+    length: u64,
+}
+
+impl Task for HashRangeTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        let mut hasher = self.hasher.lock().unwrap();
+        let hasher = hasher.as_mut().ok_or_else(finished)?;
+        hasher.update_from_file(&self.path, self.offset, self.length).map_err(to_js_error)
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// @ckpt/resolver-b2: resolving a 1 GiB object from a local S3-compatible server (moto)
+// into an empty cache, against a single-stream `curl` of the same object (a presigned URL).
+//
+//   node tools/bench/resolver.mjs [--size-mib 1024] [--runs 3] [--dir /tmp/ckpt-bench]
+//
+// ckpt's download is verified (SHA-256 against the object's metadata) and, by default,
+// flushed to disk; curl does neither, so both are timed from clean writeback and ckpt is
+// also shown without the flush. Target (issue 7): ckpt >= 1x curl.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { Resolver } from '@ckpt/resolver-b2';
+import { formatSeconds, MiB, machine, median, python, table, timeIt, verdict } from './lib.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    runs: { type: 'string', default: '3' },
+    dir: { type: 'string', default: '/tmp/ckpt-bench' },
+  },
+});
+const size = Number(args['size-mib']) * MiB;
+const runs = Number(args.runs);
+const root = join(args.dir, `resolver-${process.pid}`);
+mkdirSync(root, { recursive: true });
+const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench-secret' };
+
+const port = await new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
+const endpoint = `http://127.0.0.1:${port}`;
+const moto = spawn(python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+try {
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(`${endpoint}/moto-api/`);
+      break;
+    } catch {
+      if (i > 100) throw new Error('moto did not start (pip install "moto[server]")');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  console.log(`# resolver (${machine()}, moto on 127.0.0.1, median of ${runs} runs)`);
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
+  await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+
+  const source = join(root, 'model.bin');
+  const fd = openSync(source, 'w');
+  const block = Buffer.allocUnsafe(64 * MiB);
+  for (let done = 0; done < size; done += block.length)
+    writeSync(fd, randomFillSync(block), 0, Math.min(block.length, size - done));
+  closeSync(fd);
+  const options = {
+    bucket: { enabled: true, name: 'bench', prefix: '', endpoint, forcePathStyle: true },
+    credentials,
+    env: {},
+  };
+  const uploaded = await new Resolver({ ...options, cacheDir: join(root, 'up') }).upload(source, 'model.bin');
+  rmSync(source);
+
+  const url = spawnSync(
+    python,
+    [
+      '-c',
+      `import boto3; print(boto3.client('s3', endpoint_url='${endpoint}', aws_access_key_id='bench', aws_secret_access_key='bench-secret', region_name='us-east-1').generate_presigned_url('get_object', Params={'Bucket': 'bench', 'Key': 'model.bin'}, ExpiresIn=3600))`,
+    ],
+    { encoding: 'utf8' },
+  ).stdout.trim();
+
+  let n = 0;
+  const fresh = () => join(root, `cache-${n++}`);
+  const ckpt =
+    (fsync, concurrency = 4) =>
+    async () => {
+      execFileSync('sync');
+      const resolver = new Resolver({ ...options, cacheDir: fresh(), fsync, concurrency });
+      const path = await resolver.resolve('model.bin');
+      resolver.destroy();
+      rmSync(path);
+    };
+  const curl = (flush) => async () => {
+    execFileSync('sync');
+    const out = join(root, `curl-${n++}.bin`);
+    execFileSync('curl', ['-s', '-f', '-o', out, url]);
+    if (flush) execFileSync('sync', [out]); // fsync(2) of the file, as ckpt does before its rename
+    rmSync(out);
+  };
+  const contenders = {
+    curl: curl(false),
+    curlFlushed: curl(true),
+    oneStream: ckpt(false, 1),
+    oneStreamFlushed: ckpt(true, 1),
+    fourStreamsFlushed: ckpt(true, 4),
+  };
+  const times = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [name, run] of Object.entries(contenders)) times[name].push(await timeIt(run, 1));
+  }
+  const rate = (s) => `${(size / s / 1e6).toFixed(0)} MB/s`;
+  const row = (label, name, reference) => {
+    const s = median(times[name]);
+    if (!reference) return [label, formatSeconds(s), rate(s), '1x', ''];
+    const ratio = median(times[reference]) / s;
+    return [label, formatSeconds(s), rate(s), `${ratio.toFixed(2)}x`, verdict(ratio >= 1)];
+  };
+  const rows = [
+    row('curl, one stream (no verification, no flush)', 'curl'),
+    row('ckpt resolve, one stream, SHA-256 verified, no flush', 'oneStream', 'curl'),
+    row('curl, then fsync of the file', 'curlFlushed'),
+    row(
+      'ckpt resolve, one stream, SHA-256 verified, flushed (default but for concurrency)',
+      'oneStreamFlushed',
+      'curlFlushed',
+    ),
+    row('ckpt resolve, 4 ranged streams, SHA-256 verified, flushed (default)', 'fourStreamsFlushed', 'curlFlushed'),
+  ];
+  table(
+    `download a ${args['size-mib']} MiB object (sha256 ${uploaded.sha256.slice(0, 12)}...)`,
+    ['client', 'time', 'rate', 'speed vs the curl above', '>= 1x'],
+    rows,
+  );
+} finally {
+  moto.kill();
+  rmSync(root, { recursive: true, force: true });
+}
