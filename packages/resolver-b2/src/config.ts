@@ -78,6 +78,7 @@ export function readConfigFile(path: string): PartialConfig {
     const bucket = isObject(input.BUCKET) ? input.BUCKET : {};
     return {
       ...(typeof input.CACHE_DIR === 'string' ? { cacheDir: input.CACHE_DIR } : {}),
+      ...(typeof input.OFFLINE === 'boolean' ? { offline: input.OFFLINE } : {}),
       bucket: {
         ...(typeof bucket.ENABLED === 'boolean' ? { enabled: bucket.ENABLED } : {}),
         ...(typeof bucket.NAME === 'string' ? { name: bucket.NAME } : {}),

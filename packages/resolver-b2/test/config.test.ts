@@ -19,6 +19,11 @@ describe('configuration', () => {
       offline: false,
       bucket: { enabled: true, name: 'linnaeus-checkpoints', prefix: 'modelZoo/' },
     });
+    writeFileSync(file, `ENV:\n  INPUT:\n    OFFLINE: true\n    BUCKET:\n      ENDPOINT: "http://127.0.0.1:9000"\n`);
+    expect(resolveConfig({ configFile: file, env: {} })).toMatchObject({
+      offline: true,
+      bucket: { enabled: false, endpoint: 'http://127.0.0.1:9000' },
+    });
   });
 
   it('reads flat JSON; the environment wins over the file, the file over code', () => {
