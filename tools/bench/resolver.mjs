@@ -22,6 +22,8 @@ const { values: args } = parseArgs({
     'size-mib': { type: 'string', default: '1024' },
     runs: { type: 'string', default: '3' },
     dir: { type: 'string', default: '/tmp/ckpt-bench' },
+    // A faster server than moto: `cargo install s3s-fs@0.14.1 --features binary`, then its path here.
+    's3s-fs': { type: 'string' },
   },
 });
 const size = Number(args['size-mib']) * MiB;
@@ -37,18 +39,36 @@ const port = await new Promise((resolve) => {
   });
 });
 const endpoint = `http://127.0.0.1:${port}`;
-const moto = spawn(python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+const serverName = args['s3s-fs'] ? 's3s-fs' : 'moto';
+if (args['s3s-fs']) mkdirSync(join(root, 'store'));
+const server = args['s3s-fs']
+  ? spawn(
+      args['s3s-fs'],
+      [
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--access-key',
+        credentials.accessKeyId,
+        '--secret-key',
+        credentials.secretAccessKey,
+        join(root, 'store'),
+      ],
+      { stdio: 'ignore' },
+    )
+  : spawn(python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
 try {
   for (let i = 0; ; i++) {
     try {
-      await fetch(`${endpoint}/moto-api/`);
+      await fetch(`${endpoint}/`);
       break;
     } catch {
-      if (i > 100) throw new Error('moto did not start (pip install "moto[server]")');
+      if (i > 100) throw new Error(`${serverName} did not start (moto: pip install "moto[server]")`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  console.log(`# resolver (${machine()}, moto on 127.0.0.1, median of ${runs} runs)`);
+  console.log(`# resolver (${machine()}, ${serverName} on 127.0.0.1, median of ${runs} runs)`);
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
   await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
 
@@ -128,6 +148,6 @@ try {
     rows,
   );
 } finally {
-  moto.kill();
+  server.kill();
   rmSync(root, { recursive: true, force: true });
 }

@@ -41,7 +41,7 @@ export {
   f32ToF16,
   isEncodedFloat,
 } from './float.js';
-export type { Comparison, TensorDifference } from './manager/compare.js';
+export { type Comparison, compareTensors, type TensorDifference } from './manager/compare.js';
 export {
   compactStamp,
   dashStamp,

@@ -1,0 +1,112 @@
+/** What every command is given: settings, output, and the plugins opened from them. */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  CheckpointManager,
+  type CheckpointManagerOptions,
+  InvalidArgumentError,
+  NotFoundError,
+  StorageRegistry,
+} from '@ckpt/core';
+import { Resolver } from '@ckpt/resolver-b2';
+import { pytorch } from '@ckpt/storage-pytorch';
+import { safetensors } from '@ckpt/storage-safetensors';
+import { TrackingStore } from '@ckpt/tracker-sqlite';
+import type { CliConfig } from './config.js';
+import type { Output } from './output.js';
+
+export const INDEX_FILE = 'checkpoint_metadata.json';
+
+export class Context {
+  readonly #registry = new StorageRegistry([safetensors, pytorch]);
+
+  constructor(
+    readonly config: CliConfig,
+    readonly out: Output,
+  ) {}
+
+  get registry(): StorageRegistry {
+    return this.#registry;
+  }
+
+  /**
+   * The manager of one experiment: `target` is an experiment folder (holding
+   * `checkpoint_metadata.json`) or an experiment's name under the configured
+   * directory; by default the configured experiment, or the only one there is.
+   */
+  async manager(target?: string, extra: Partial<CheckpointManagerOptions> = {}): Promise<CheckpointManager> {
+    const { directory, experiment } = this.#locate(target);
+    const { format, monitor, mode } = this.config.checkpoints;
+    return CheckpointManager.open({
+      directory,
+      experiment,
+      storage: format,
+      registry: this.#registry,
+      best: { monitor, mode },
+      warn: (message) => this.out.warn(message),
+      ...extra,
+    });
+  }
+
+  #locate(target: string | undefined): { directory: string; experiment: string } {
+    if (target && existsSync(join(resolve(target), INDEX_FILE))) {
+      const folder = resolve(target);
+      return { directory: dirname(folder), experiment: basename(folder) };
+    }
+    const root = this.config.checkpoints.directory;
+    const name = target ?? this.config.checkpoints.experiment ?? this.#onlyExperiment(root);
+    if (!existsSync(join(root, name, INDEX_FILE))) {
+      throw new NotFoundError(`no experiment ${JSON.stringify(name)} in ${root}`, {
+        path: join(root, name),
+        expected: `one of: ${this.experimentsIn(root).join(', ') || '(none)'}; or pass an experiment folder`,
+      });
+    }
+    return { directory: root, experiment: name };
+  }
+
+  /** Experiment folders (those with an index) under `root`. */
+  experimentsIn(root: string): string[] {
+    if (!existsSync(root) || !statSync(root).isDirectory()) return [];
+    return readdirSync(root)
+      .sort()
+      .filter((name) => existsSync(join(root, name, INDEX_FILE)));
+  }
+
+  #onlyExperiment(root: string): string {
+    const found = this.experimentsIn(root);
+    if (found.length === 1) return found[0] as string;
+    throw new InvalidArgumentError(
+      found.length === 0
+        ? `no experiments in ${root}: pass --dir, or set checkpoints.directory in ckpt.config.yaml`
+        : `${root} holds ${found.length} experiments (${found.join(', ')}): pick one with --experiment`,
+    );
+  }
+
+  /** The tracking database, which must exist (commands that read never create one). */
+  store(): TrackingStore {
+    const path = this.config.tracker.database;
+    if (!existsSync(path)) {
+      throw new NotFoundError(`no tracking database at ${path}`, {
+        path,
+        expected: 'a database written by @ckpt/tracker-sqlite: pass --database, or set tracker.database',
+      });
+    }
+    return TrackingStore.open(path);
+  }
+
+  resolver(): Resolver {
+    const { cacheDir, offline, bucket } = this.config.resolver;
+    return new Resolver({
+      ...(cacheDir ? { cacheDir } : {}),
+      offline,
+      bucket: {
+        enabled: bucket.enabled,
+        prefix: bucket.prefix,
+        forcePathStyle: bucket.forcePathStyle,
+        ...(bucket.name ? { name: bucket.name } : {}),
+        ...(bucket.endpoint ? { endpoint: bucket.endpoint } : {}),
+        ...(bucket.region ? { region: bucket.region } : {}),
+      },
+    });
+  }
+}
