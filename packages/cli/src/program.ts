@@ -58,7 +58,7 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
   program
     .description('ckpt: save, load, verify, compare and ship machine learning checkpoints')
     .version(VERSION)
-    .option('-c, --config <file>', 'settings file (default: ./ckpt.config.yaml, .yml or .json; env CKPT_CONFIG)')
+    .option('--config <file>', 'settings file (default: ./ckpt.config.yaml, .yml or .json; env CKPT_CONFIG)')
     .option('--json', 'print results as JSON')
     .option('--no-color', 'no colour, even on a terminal (NO_COLOR is honoured too)')
     .option('-d, --dir <folder>', 'the checkpoint root folder (env CKPT_DIR; default ./checkpoints)')
@@ -83,7 +83,7 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
   program
     .command('hash [files...]')
     .description('SHA-256 of files, in parallel, printed as sha256sum prints them')
-    .option('--check <sums>', 'read SHA-256 sums from a file and check them, as sha256sum -c')
+    .option('-c, --check <sums>', 'read SHA-256 sums from a file and check them, as sha256sum -c')
     .option('-q, --quiet', 'with --check: do not print OK for each file')
     .action(
       action(async (ctx, files: string[], opts: { check?: string; quiet?: boolean }) =>

@@ -176,7 +176,7 @@ describe('file commands', () => {
     expect(ours.code).toBe(0);
     expect(ours.stdout).toBe(theirs.stdout);
     writeFileSync(join(dir, 'SUMS'), ours.stdout);
-    const good = ckpt(['hash', '--check', 'SUMS'], { cwd: dir });
+    const good = ckpt(['hash', '-c', 'SUMS'], { cwd: dir });
     expect(good.code).toBe(0);
     expect(good.stdout).toBe(spawnSync('sha256sum', ['-c', 'SUMS'], { cwd: dir, encoding: 'utf8' }).stdout);
     writeFileSync(join(dir, 'b.pt'), 'changed');
