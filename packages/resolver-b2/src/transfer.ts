@@ -5,7 +5,7 @@
  * transfer, and the digests computed in order as parts complete.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writevSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CkptError, ConflictError, IntegrityError, NotFoundError } from '@ckpt/core';
@@ -286,13 +286,16 @@ function check(info: ObjectInfo, actual: { sha256: string; sha1?: string; md5?: 
   }
 }
 
-/** Incoming chunks are gathered to this size before each write. */
+/** Incoming chunks are gathered to this size (or this many chunks) before each write. */
 const WRITE_SIZE = 1 << 20;
+const WRITE_CHUNKS = 256;
 
 /**
- * One part, written into the file as it arrives (synchronous positional
- * writes: a trip through libuv's pool per chunk would cost more than the
- * write). A dropped or stalled connection resumes from the last byte written.
+ * One part, written into the file as it arrives: the received chunks
+ * themselves, gathered and written with one synchronous positional writev
+ * (no copy into a buffer of ours; a trip through libuv's pool per write would
+ * cost more than the write). A dropped or stalled connection resumes from the
+ * last byte written.
  */
 async function fetchPart(
   client: S3Client,
@@ -306,13 +309,30 @@ async function fetchPart(
   onWritten: (n: number) => void,
 ): Promise<void> {
   const stallMs = options.stallTimeoutMs ?? 30_000;
-  const pending = Buffer.allocUnsafe(WRITE_SIZE);
+  let pending: Uint8Array[] = [];
   let filled = 0;
   const flush = () => {
-    for (let done = 0; done < filled; )
-      done += writeSync(fd, pending, done, filled - done, part.start + part.written + done);
+    let position = part.start + part.written;
+    let buffers = pending;
+    for (let remaining = filled; remaining > 0; ) {
+      let n = writevSync(fd, buffers, position);
+      remaining -= n;
+      position += n;
+      // A short write: drop what went out and write the rest.
+      while (n > 0 && buffers.length > 0) {
+        const first = buffers[0] as Uint8Array;
+        if (n >= first.length) {
+          n -= first.length;
+          buffers = buffers.slice(1);
+        } else {
+          buffers = [first.subarray(n), ...buffers.slice(1)];
+          n = 0;
+        }
+      }
+    }
     part.written += filled;
     const n = filled;
+    pending = [];
     filled = 0;
     onWritten(n);
   };
@@ -357,16 +377,12 @@ async function fetchPart(
         for await (const chunk of body) {
           clearTimeout(timer);
           timer = setTimeout(stalled, stallMs);
-          let offset = 0;
-          while (offset < chunk.length) {
-            const room = Math.min(pending.length - filled, part.length - part.written - filled);
-            if (room <= 0) break; // the server sent more than asked: ignore the excess
-            const take = Math.min(room, chunk.length - offset);
-            pending.set(chunk.subarray(offset, offset + take), filled);
-            filled += take;
-            offset += take;
-            if (filled === pending.length) flush();
-          }
+          const room = part.length - part.written - filled;
+          if (room <= 0) continue; // the server sent more than asked: ignore the excess
+          const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+          pending.push(piece);
+          filled += piece.length;
+          if (filled >= WRITE_SIZE || pending.length >= WRITE_CHUNKS) flush();
         }
         if (filled > 0) flush();
         if (part.written !== part.length) {
