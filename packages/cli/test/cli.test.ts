@@ -358,7 +358,7 @@ describe('usage, config and output', () => {
     const args = [...config, 'summary'];
     expect(ckpt(args, { env: { NO_COLOR: undefined, FORCE_COLOR: '1' } }).stdout).toContain('\u001b[');
     expect(ckpt(args, { env: { NO_COLOR: '1', FORCE_COLOR: '1' } }).stdout).not.toContain('\u001b[');
-    expect(ckpt(args, { env: { NO_COLOR: undefined } }).stdout).not.toContain('\u001b['); // a pipe is not a terminal
+    expect(ckpt(args, { env: { NO_COLOR: undefined, FORCE_COLOR: undefined } }).stdout).not.toContain('\u001b['); // a pipe is not a terminal
   });
 
   it('errors in --json mode are JSON on stderr', () => {
