@@ -2,7 +2,7 @@
  * The `ckpt` command line: subcommands, help, exit codes (0 ok, 1 failure,
  * 2 usage error). Each command is a thin layer over the packages.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isCkptError } from '@ckpt/core';
 import { Command, CommanderError, Option } from 'commander';
 import * as checkpoints from './commands/checkpoints.js';
@@ -97,7 +97,6 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--sha256 <hex>', 'the digest a single file must have')
     .action(
       action(async (ctx, target: string | undefined, opts: { sha256?: string }) => {
-        const { statSync, existsSync } = await import('node:fs');
         if (target && existsSync(target) && statSync(target).isFile()) return verifyFile(ctx, target, opts);
         return checkpoints.verifyExperiment(ctx, target);
       }),
