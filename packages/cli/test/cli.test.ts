@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../resolver-b2/test/support/moto.js'; // declares the s3Endpoint the global setup provides
 import { ckpt, FIXTURES, scratch } from './support/run.js';
@@ -35,6 +36,27 @@ describe('ckpt demo', () => {
     for (const file of ['ckpt.db', 'ckpt.config.yaml', 'exports'])
       expect(existsSync(join(root, 'again', file))).toBe(true);
   });
+
+  it.skipIf(process.env.CKPT_SKIP_PYTHON === '1')(
+    'its exported best model loads in torch, optimizer state included',
+    () => {
+      const python = fileURLToPath(new URL('../../../tools/python/.venv/bin/python', import.meta.url));
+      const exported = readdirSync(join(demo, 'exports')).find((name) => name.endsWith('.pt')) as string;
+      const script = [
+        'import sys, torch',
+        'd = torch.load(sys.argv[1], weights_only=True)',
+        'm = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3))',
+        "names = {'layers.0': '0', 'layers.1': '2', 'layers.2': '4'}",
+        "m.load_state_dict({names[k.rsplit('.', 1)[0]] + '.' + k.rsplit('.', 1)[1]: v for k, v in d['model_state_dict'].items()})",
+        'o = torch.optim.Adam(m.parameters(), lr=0.01)',
+        "o.load_state_dict(d['optimizer_state_dict'])",
+        "print(len(o.state), d['epoch'])",
+      ].join('\n');
+      const run = spawnSync(python, ['-c', script, join(demo, 'exports', exported)], { encoding: 'utf8' });
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout.trim().split(' ')).toEqual(['6', expect.stringMatching(/^\d+$/)]);
+    },
+  );
 
   it('refuses a crash after the last epoch', () => {
     const run = ckpt(['demo', '--epochs', '3', '--crash-at', '5', '--folder', 'bad'], { cwd: root });

@@ -174,15 +174,18 @@ export class Adam {
     });
   }
 
-  /** torch's layout: `state` by parameter index, `param_groups` with the hyperparameters. */
+  /**
+   * torch's layout: `state` keyed by parameter index (integers, as
+   * `Optimizer.load_state_dict` matches them), `param_groups` with the hyperparameters.
+   */
   stateDict(): StateTree {
-    const state: Record<string, StateTree> = {};
+    const state = new Map<number, StateTree>();
     this.params.forEach((_, k) => {
-      state[String(k)] = {
+      state.set(k, {
         step: this.step,
         exp_avg: fromTypedArray((this.expAvg[k] as Float32Array).slice(), this.shapes[k]),
         exp_avg_sq: fromTypedArray((this.expAvgSq[k] as Float32Array).slice(), this.shapes[k]),
-      };
+      });
     });
     return {
       state,
@@ -193,9 +196,10 @@ export class Adam {
   }
 
   loadStateDict(saved: Record<string, unknown>): void {
-    const state = saved.state as Record<string, { step: number; exp_avg: Tensor; exp_avg_sq: Tensor }>;
+    type Entry = { step: number; exp_avg: Tensor; exp_avg_sq: Tensor };
+    const state = saved.state as Map<number | string, Entry> | Record<string, Entry>;
     this.params.forEach((_, k) => {
-      const entry = state[String(k)];
+      const entry = state instanceof Map ? (state.get(k) ?? state.get(String(k))) : state[String(k)];
       if (!entry) throw new Error(`optimizer state has no entry for parameter ${k}`);
       (this.expAvg[k] as Float32Array).set(toFloat32Array(entry.exp_avg));
       (this.expAvgSq[k] as Float32Array).set(toFloat32Array(entry.exp_avg_sq));
