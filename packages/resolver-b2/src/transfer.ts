@@ -140,7 +140,9 @@ class PrefixDigests {
   readonly #extra: Array<{ name: 'sha1' | 'md5'; hash: Hash }>;
   #hashed = 0;
   #target = 0;
-  #running: Promise<void> | undefined;
+  /** Set while `#follow` runs; cleared in the same step as its last check, so no advance is missed. */
+  #active = false;
+  #running: Promise<void> = Promise.resolve();
   #failure: unknown;
 
   constructor(
@@ -166,9 +168,9 @@ class PrefixDigests {
       if (part.written < part.length) break;
     }
     this.#target = Math.max(this.#target, end);
-    this.#running ??= this.#follow().finally(() => {
-      this.#running = undefined;
-    });
+    if (this.#active) return;
+    this.#active = true;
+    this.#running = this.#follow();
   }
 
   async #follow(): Promise<void> {
@@ -181,6 +183,8 @@ class PrefixDigests {
       }
     } catch (error) {
       this.#failure = error;
+    } finally {
+      this.#active = false;
     }
   }
 
@@ -196,7 +200,7 @@ class PrefixDigests {
 
   /** Resolves when no hashing is under way (before the file is closed). */
   async idle(): Promise<void> {
-    while (this.#running) await this.#running;
+    while (this.#active) await this.#running;
   }
 
   /** Waits for hashing to reach the end of the file (all parts written). */
