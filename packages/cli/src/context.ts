@@ -8,10 +8,10 @@ import {
   NotFoundError,
   StorageRegistry,
 } from '@ckpt/core';
-import { Resolver } from '@ckpt/resolver-b2';
+import type { Resolver } from '@ckpt/resolver-b2';
 import { pytorch } from '@ckpt/storage-pytorch';
 import { safetensors } from '@ckpt/storage-safetensors';
-import { TrackingStore } from '@ckpt/tracker-sqlite';
+import type { TrackingStore } from '@ckpt/tracker-sqlite';
 import type { CliConfig } from './config.js';
 import type { Output } from './output.js';
 
@@ -82,8 +82,8 @@ export class Context {
     );
   }
 
-  /** The tracking database, which must exist (commands that read never create one). */
-  store(): TrackingStore {
+  /** The tracking database, which must exist (commands that read never create one). Loaded on first use: the CLI starts faster. */
+  async store(): Promise<TrackingStore> {
     const path = this.config.tracker.database;
     if (!existsSync(path)) {
       throw new NotFoundError(`no tracking database at ${path}`, {
@@ -91,10 +91,13 @@ export class Context {
         expected: 'a database written by @ckpt/tracker-sqlite: pass --database, or set tracker.database',
       });
     }
+    const { TrackingStore } = await import('@ckpt/tracker-sqlite');
     return TrackingStore.open(path);
   }
 
-  resolver(): Resolver {
+  /** The resolver (with the AWS SDK, loaded only by the commands that need it). */
+  async resolver(): Promise<Resolver> {
+    const { Resolver } = await import('@ckpt/resolver-b2');
     const { cacheDir, offline, bucket } = this.config.resolver;
     return new Resolver({
       ...(cacheDir ? { cacheDir } : {}),

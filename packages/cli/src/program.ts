@@ -5,15 +5,17 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isCkptError } from '@ckpt/core';
 import { Command, CommanderError, Option } from 'commander';
-import * as checkpoints from './commands/checkpoints.js';
-import { demoCommand } from './commands/demo.js';
-import { convertCommand, diffCommand, inspectCommand, verifyFile } from './commands/files.js';
-import { checkCommand, hashCommand } from './commands/hash.js';
-import * as resolver from './commands/resolver.js';
-import * as tracker from './commands/tracker.js';
 import { loadConfig } from './config.js';
 import { Context } from './context.js';
 import { Output } from './output.js';
+
+// Command modules load when their command runs: `ckpt hash` need not load the AWS SDK or SQLite.
+const files = () => import('./commands/files.js');
+const hashing = () => import('./commands/hash.js');
+const checkpoints = () => import('./commands/checkpoints.js');
+const tracker = () => import('./commands/tracker.js');
+const resolver = () => import('./commands/resolver.js');
+const demo = () => import('./commands/demo.js');
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -78,7 +80,11 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .description('format, tensors (name, dtype, shape, size), parameter count and metadata of a checkpoint file')
     .option('--digest', 'also compute the SHA-256 of every file')
     .option('--limit <n>', 'show at most n tensors (text output)')
-    .action(action((ctx, file: string, opts: { digest?: boolean; limit?: string }) => inspectCommand(ctx, file, opts)));
+    .action(
+      action(async (ctx, file: string, opts: { digest?: boolean; limit?: string }) =>
+        (await files()).inspectCommand(ctx, file, opts),
+      ),
+    );
 
   program
     .command('hash [files...]')
@@ -87,7 +93,7 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('-q, --quiet', 'with --check: do not print OK for each file')
     .action(
       action(async (ctx, files: string[], opts: { check?: string; quiet?: boolean }) =>
-        opts.check ? checkCommand(ctx, opts.check, opts) : hashCommand(ctx, files),
+        opts.check ? (await hashing()).checkCommand(ctx, opts.check, opts) : (await hashing()).hashCommand(ctx, files),
       ),
     );
 
@@ -97,8 +103,9 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--sha256 <hex>', 'the digest a single file must have')
     .action(
       action(async (ctx, target: string | undefined, opts: { sha256?: string }) => {
-        if (target && existsSync(target) && statSync(target).isFile()) return verifyFile(ctx, target, opts);
-        return checkpoints.verifyExperiment(ctx, target);
+        if (target && existsSync(target) && statSync(target).isFile())
+          return (await files()).verifyFile(ctx, target, opts);
+        return (await checkpoints()).verifyExperiment(ctx, target);
       }),
     );
 
@@ -109,13 +116,19 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--from <format>', 'the input format, when its content and extension do not tell')
     .option('--to <format>', 'the output format, when the extension does not tell')
     .option('-f, --force', 'replace the output if it exists')
-    .action(action((ctx, input: string, out: string, opts) => convertCommand(ctx, input, out, opts)));
+    .action(
+      action(async (ctx, input: string, out: string, opts) => (await files()).convertCommand(ctx, input, out, opts)),
+    );
 
   program
     .command('diff <a> <b>')
     .description('per-tensor differences between two checkpoint files (exit 1 when they differ)')
     .option('--all', 'list equal tensors too')
-    .action(action((ctx, a: string, b: string, opts: { all?: boolean }) => diffCommand(ctx, a, b, opts)));
+    .action(
+      action(async (ctx, a: string, b: string, opts: { all?: boolean }) =>
+        (await files()).diffCommand(ctx, a, b, opts),
+      ),
+    );
 
   // ----------------------------------------------------------- checkpoints
   program
@@ -126,12 +139,16 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--sort <key>', 'sequence, epoch, step, timestamp, size or metric:<name>')
     .option('--desc', 'descending order')
     .option('--limit <n>', 'at most n checkpoints')
-    .action(action((ctx, target: string | undefined, opts) => checkpoints.listCommand(ctx, target, opts)));
+    .action(
+      action(async (ctx, target: string | undefined, opts) => (await checkpoints()).listCommand(ctx, target, opts)),
+    );
 
   program
     .command('show <checkpoint> [experiment]')
     .description('one checkpoint: record, metrics, config, tensors (an id, best, latest, epoch:N, step:N)')
-    .action(action((ctx, id: string, target: string | undefined) => checkpoints.showCommand(ctx, id, target)));
+    .action(
+      action(async (ctx, id: string, target: string | undefined) => (await checkpoints()).showCommand(ctx, id, target)),
+    );
 
   program
     .command('compare <checkpoints...>')
@@ -139,8 +156,8 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--tensors', 'compare tensors too')
     .option('--in <experiment>', 'the experiment (folder or name)')
     .action(
-      action((ctx, ids: string[], opts: { tensors?: boolean; in?: string }) =>
-        checkpoints.compareCommand(ctx, ids, opts.in, opts),
+      action(async (ctx, ids: string[], opts: { tensors?: boolean; in?: string }) =>
+        (await checkpoints()).compareCommand(ctx, ids, opts.in, opts),
       ),
     );
 
@@ -150,8 +167,8 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--format <format>', 'safetensors or pytorch (default: the checkpoint own)')
     .option('--in <experiment>', 'the experiment (folder or name)')
     .action(
-      action((ctx, id: string, destination: string, opts: { format?: string; in?: string }) =>
-        checkpoints.exportCommand(ctx, id, destination, opts.in, opts),
+      action(async (ctx, id: string, destination: string, opts: { format?: string; in?: string }) =>
+        (await checkpoints()).exportCommand(ctx, id, destination, opts.in, opts),
       ),
     );
 
@@ -161,8 +178,8 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('-f, --force', 'delete even the best, the latest or a protected checkpoint')
     .option('--in <experiment>', 'the experiment (folder or name)')
     .action(
-      action((ctx, ids: string[], opts: { force?: boolean; in?: string }) =>
-        checkpoints.deleteCommand(ctx, ids, opts.in, opts),
+      action(async (ctx, ids: string[], opts: { force?: boolean; in?: string }) =>
+        (await checkpoints()).deleteCommand(ctx, ids, opts.in, opts),
       ),
     );
 
@@ -172,27 +189,29 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--keep-best <k>', 'best checkpoints to keep (default 3)')
     .option('--keep-latest <n>', 'latest checkpoints to keep (default 1)')
     .option('--dry-run', 'say what would be deleted, delete nothing')
-    .action(action((ctx, target: string | undefined, opts) => checkpoints.pruneCommand(ctx, target, opts)));
+    .action(
+      action(async (ctx, target: string | undefined, opts) => (await checkpoints()).pruneCommand(ctx, target, opts)),
+    );
 
   program
     .command('protect <checkpoint> [experiment]')
     .description('protect a checkpoint from retention and deletion (--undo to lift it)')
     .option('--undo', 'remove the protection')
     .action(
-      action((ctx, id: string, target: string | undefined, opts: { undo?: boolean }) =>
-        checkpoints.protectCommand(ctx, id, target, opts),
+      action(async (ctx, id: string, target: string | undefined, opts: { undo?: boolean }) =>
+        (await checkpoints()).protectCommand(ctx, id, target, opts),
       ),
     );
 
   program
     .command('summary [experiment]')
     .description("an experiment's checkpoints in brief: count, size, best, latest, problems")
-    .action(action((ctx, target: string | undefined) => checkpoints.summaryCommand(ctx, target)));
+    .action(action(async (ctx, target: string | undefined) => (await checkpoints()).summaryCommand(ctx, target)));
 
   program
     .command('resume-point [experiment]')
     .description('the checkpoint a resumed run would start from')
-    .action(action((ctx, target: string | undefined) => checkpoints.resumePointCommand(ctx, target)));
+    .action(action(async (ctx, target: string | undefined) => (await checkpoints()).resumePointCommand(ctx, target)));
 
   // --------------------------------------------------------------- tracker
   program
@@ -205,7 +224,7 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--sort <key>', 'started, ended, name, duration or metric:<name>')
     .option('--desc', 'descending order')
     .option('--limit <n>', 'at most n experiments')
-    .action(action((ctx, opts) => tracker.experimentsCommand(ctx, opts)));
+    .action(action(async (ctx, opts) => (await tracker()).experimentsCommand(ctx, opts)));
 
   program
     .command('metrics <experiment>')
@@ -215,47 +234,53 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--plot', 'plot each metric over its steps')
     .option('--width <n>', 'plot width in points (default 60)')
     .option('--height <n>', 'plot height in lines (default 10)')
-    .action(action((ctx, experiment: string, opts) => tracker.metricsCommand(ctx, experiment, opts)));
+    .action(action(async (ctx, experiment: string, opts) => (await tracker()).metricsCommand(ctx, experiment, opts)));
 
   program
     .command('stats')
     .description('statistics of the tracking database')
     .option('--project <name>', 'only this project')
-    .action(action((ctx, opts: { project?: string }) => tracker.statsCommand(ctx, opts)));
+    .action(action(async (ctx, opts: { project?: string }) => (await tracker()).statsCommand(ctx, opts)));
 
   // -------------------------------------------------------------- resolver
   program
     .command('resolve <names...>')
     .description('local paths for checkpoint names: cache, then the bucket (downloading what is missing)')
     .option('--verify', 're-hash cached files against their records')
-    .action(action((ctx, names: string[], opts: { verify?: boolean }) => resolver.resolveCommand(ctx, names, opts)));
+    .action(
+      action(async (ctx, names: string[], opts: { verify?: boolean }) =>
+        (await resolver()).resolveCommand(ctx, names, opts),
+      ),
+    );
 
   program
     .command('download <names...>')
     .description('download checkpoints into the cache (same as resolve)')
-    .action(action((ctx, names: string[]) => resolver.resolveCommand(ctx, names, {})));
+    .action(action(async (ctx, names: string[]) => (await resolver()).resolveCommand(ctx, names, {})));
 
   program
     .command('upload <file> [key]')
     .description('upload a file with its SHA-256; skipped when the bucket already holds it')
-    .action(action((ctx, file: string, key: string | undefined) => resolver.uploadCommand(ctx, file, key)));
+    .action(
+      action(async (ctx, file: string, key: string | undefined) => (await resolver()).uploadCommand(ctx, file, key)),
+    );
 
   const cache = program.command('cache').description('the local checkpoint cache');
   cache
     .command('ls')
     .description('cached files, sizes, last use')
-    .action(action((ctx) => resolver.cacheListCommand(ctx)));
+    .action(action(async (ctx) => (await resolver()).cacheListCommand(ctx)));
   cache
     .command('verify')
     .description('re-hash every cached file against its record')
-    .action(action((ctx) => resolver.cacheVerifyCommand(ctx)));
+    .action(action(async (ctx) => (await resolver()).cacheVerifyCommand(ctx)));
   cache
     .command('prune')
     .description('remove files unused for a while, or the least recently used above a size')
     .option('--older-than <age>', 'e.g. 30d, 12h')
     .option('--max-size <size>', 'e.g. 10GB, 500MiB')
     .option('--dry-run', 'say what would be removed, remove nothing')
-    .action(action((ctx, opts) => resolver.cachePruneCommand(ctx, opts)));
+    .action(action(async (ctx, opts) => (await resolver()).cachePruneCommand(ctx, opts)));
 
   // ------------------------------------------------------------------ demo
   program
@@ -266,7 +291,7 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--crash-at <epoch>', 'the epoch the first process crashes in (default half way)')
     .option('--keep', 'keep an existing demo folder (resume it) instead of starting over')
     .addOption(new Option('--phase <phase>').hideHelp())
-    .action(action((ctx, opts) => demoCommand(ctx, opts)));
+    .action(action(async (ctx, opts) => (await demo()).demoCommand(ctx, opts)));
 
   for (const command of program.commands) command.exitOverride();
   for (const command of cache.commands) command.exitOverride();

@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { formatBytes } from '../output.js';
 
 async function withResolver<T>(ctx: Context, work: (resolver: Resolver) => Promise<T>): Promise<T> {
-  const resolver = ctx.resolver();
+  const resolver = await ctx.resolver();
   try {
     return await work(resolver);
   } finally {

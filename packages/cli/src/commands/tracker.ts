@@ -5,8 +5,8 @@ import asciichart from 'asciichart';
 import type { Context } from '../context.js';
 import { formatBytes, formatMetric } from '../output.js';
 
-function withStore<T>(ctx: Context, work: (store: TrackingStore) => T): T {
-  const store = ctx.store();
+async function withStore<T>(ctx: Context, work: (store: TrackingStore) => T): Promise<T> {
+  const store = await ctx.store();
   try {
     return work(store);
   } finally {
@@ -34,8 +34,8 @@ function metricCondition(text: string): NonNullable<ExperimentQuery['metric']> {
   return { name, ...(of ? { of: of as 'min' } : {}), [key]: value };
 }
 
-export function experimentsCommand(ctx: Context, options: ExperimentsOptions): void {
-  withStore(ctx, (store) => {
+export async function experimentsCommand(ctx: Context, options: ExperimentsOptions): Promise<void> {
+  await withStore(ctx, (store) => {
     const query: ExperimentQuery = {
       ...(options.project ? { project: options.project } : {}),
       ...(options.tag ? { tag: options.tag } : {}),
@@ -74,12 +74,12 @@ function experimentOf(store: TrackingStore, ref: string, project: string) {
   return /^\d+$/.test(ref) ? store.getExperiment(Number(ref)) : store.getExperiment(ref, project);
 }
 
-export function metricsCommand(
+export async function metricsCommand(
   ctx: Context,
   experiment: string,
   options: { project?: string; metric?: string[]; plot?: boolean; width?: string; height?: string },
-): void {
-  withStore(ctx, (store) => {
+): Promise<void> {
+  await withStore(ctx, (store) => {
     const found = experimentOf(store, experiment, options.project ?? ctx.config.tracker.project);
     const summaries = store.metrics(found.id);
     const wanted = options.metric && options.metric.length > 0 ? options.metric : summaries.map((m) => m.name);
@@ -123,8 +123,8 @@ export function metricsCommand(
   });
 }
 
-export function statsCommand(ctx: Context, options: { project?: string }): void {
-  withStore(ctx, (store) => {
+export async function statsCommand(ctx: Context, options: { project?: string }): Promise<void> {
+  await withStore(ctx, (store) => {
     const stats = store.statistics(options.project ? { project: options.project } : {});
     ctx.out.result(stats, () => {
       const byStatus = Object.entries(stats.experiments.byStatus)
