@@ -5,7 +5,9 @@
  * JavaScript path, or `CKPT_NATIVE=native` to fail instead of falling back.
  * Both paths give identical results and the same error codes.
  */
-import { loadBinding } from './binding.js';
+import { type Binding, loadBinding } from './binding.js';
+import { type RangeDownload, type RangeDownloadOptions, startDownload } from './download.js';
+import { CkptError } from './errors.js';
 import { jsImplementation } from './js-impl.js';
 import { waitForLock } from './lock.js';
 import { nativeImplementation } from './native-impl.js';
@@ -21,6 +23,12 @@ import type {
   WriteResult,
 } from './types.js';
 
+export {
+  type DownloadFailureKind,
+  type RangeDownload,
+  RangeDownloadError,
+  type RangeDownloadOptions,
+} from './download.js';
 export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from './errors.js';
 export { TEMP_SUFFIX } from './js-impl.js';
 export type {
@@ -44,14 +52,14 @@ export interface BackendInfo {
   reason?: string;
 }
 
-function select(): { implementation: Implementation; info: BackendInfo } {
+function select(): { implementation: Implementation; info: BackendInfo; binding?: Binding } {
   const wanted = process.env.CKPT_NATIVE?.trim().toLowerCase();
   if (wanted === 'js') {
     return { implementation: jsImplementation, info: { kind: 'js', reason: 'CKPT_NATIVE=js' } };
   }
   const loaded = loadBinding();
   if (loaded.binding) {
-    return { implementation: nativeImplementation(loaded.binding), info: { kind: 'native' } };
+    return { implementation: nativeImplementation(loaded.binding), info: { kind: 'native' }, binding: loaded.binding };
   }
   const reason = loaded.error instanceof Error ? loaded.error.message : String(loaded.error);
   if (wanted === 'native') {
@@ -64,6 +72,22 @@ const selected = select();
 
 /** The implementation in use. */
 export const backend: BackendInfo = selected.info;
+
+/** Whether `downloadRange` is available: only on the native path (there is no JavaScript twin). */
+export function canDownloadNatively(): boolean {
+  return selected.binding !== undefined;
+}
+
+/**
+ * One ranged HTTP(S) GET written into an existing file at `offset`, on a
+ * worker thread. Native path only: check `canDownloadNatively()` first.
+ */
+export function downloadRange(options: RangeDownloadOptions): RangeDownload {
+  if (!selected.binding) {
+    throw new CkptError('CKPT_UNSUPPORTED', `downloadRange needs the native binding (${backend.reason})`);
+  }
+  return startDownload(selected.binding, options);
+}
 
 /**
  * Returns one implementation by kind, whatever the selection: for tests that

@@ -54,19 +54,22 @@ impl Sha256 {
     pub fn update_from_file(&mut self, path: &Path, offset: u64, length: u64) -> Result<()> {
         use std::os::unix::fs::FileExt as _;
         let file = File::open(path).map_err(|e| IoError::from_io(path, "open", e))?;
-        let mut buffer = vec![0u8; (length as usize).min(READ_BLOCK)];
-        let (mut at, end) = (offset, offset + length);
-        while at < end {
-            let want = ((end - at) as usize).min(buffer.len());
-            let n = file.read_at(&mut buffer[..want], at).map_err(|e| IoError::from_io(path, "read", e))?;
-            if n == 0 {
-                let size = file.metadata().map_or(0, |m| m.len());
-                return Err(IoError::OutOfBounds { path: path.to_path_buf(), offset, length, size });
+        // One buffer per thread, reused: a fresh zeroed MiB per call would page-fault on every call.
+        thread_local!(static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; READ_BLOCK]));
+        BUFFER.with_borrow_mut(|buffer| {
+            let (mut at, end) = (offset, offset + length);
+            while at < end {
+                let want = ((end - at) as usize).min(buffer.len());
+                let n = file.read_at(&mut buffer[..want], at).map_err(|e| IoError::from_io(path, "read", e))?;
+                if n == 0 {
+                    let size = file.metadata().map_or(0, |m| m.len());
+                    return Err(IoError::OutOfBounds { path: path.to_path_buf(), offset, length, size });
+                }
+                self.update(&buffer[..n]);
+                at += n as u64;
             }
-            self.update(&buffer[..n]);
-            at += n as u64;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

@@ -18,6 +18,7 @@ pub mod crc;
 pub mod error;
 mod file;
 pub mod hash;
+pub mod http;
 pub mod lock;
 pub mod map;
 pub mod sigbus;

@@ -443,3 +443,111 @@ pub fn try_lock_file(path: String) -> Result<Option<NativeFileLock>> {
     let lock = ckpt_io::try_lock_file(path.as_ref()).map_err(to_js_error)?;
     Ok(lock.map(|lock| NativeFileLock { inner: Some(lock) }))
 }
+
+/// One ranged GET written into a file (see `ckpt_io::http`).
+#[napi(object)]
+pub struct DownloadRangeOptions {
+    pub url: String,
+    pub headers: std::collections::HashMap<String, String>,
+    pub path: String,
+    pub offset: f64,
+    pub length: f64,
+    pub stall_ms: f64,
+}
+
+/// A download that JavaScript can cancel while it runs on a worker thread.
+#[napi]
+pub struct NativeDownload {
+    cancel: Arc<AtomicBool>,
+}
+
+impl Default for NativeDownload {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[napi]
+impl NativeDownload {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeDownload { cancel: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Stops the transfer at its next read; its promise rejects with kind `cancelled`.
+    #[napi]
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs the download; resolves with the bytes written. `onProgress` gets the running total after every write.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn start(
+        &self,
+        options: DownloadRangeOptions,
+        on_progress: Option<Function<Progress, ()>>,
+    ) -> Result<AsyncTask<DownloadTask>> {
+        let whole = |v: f64| v >= 0.0 && v.fract() == 0.0;
+        let stall_ok = options.stall_ms.is_finite() && options.stall_ms > 0.0;
+        if !whole(options.offset) || !whole(options.length) || !stall_ok {
+            return Err(invalid("offset and length must be whole numbers >= 0 and stallMs > 0".into()));
+        }
+        Ok(AsyncTask::new(DownloadTask {
+            request: ckpt_io::http::RangeRequest {
+                url: options.url,
+                headers: options.headers.into_iter().collect(),
+                path: options.path.into(),
+                offset: options.offset as u64,
+                length: options.length as u64,
+                stall: Duration::from_millis(options.stall_ms as u64),
+            },
+            cancel: self.cancel.clone(),
+            progress: progress_fn(on_progress)?,
+        }))
+    }
+}
+
+pub struct DownloadTask {
+    request: ckpt_io::http::RangeRequest,
+    cancel: Arc<AtomicBool>,
+    progress: Option<ProgressFn>,
+}
+
+impl Task for DownloadTask {
+    type Output = f64;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> Result<f64> {
+        let total = self.request.length as f64;
+        let progress = &self.progress;
+        let mut report = |written: u64| {
+            if let Some(callback) = progress {
+                let update = Progress { bytes_done: written as f64, bytes_total: total };
+                callback.call(update, ThreadsafeFunctionCallMode::NonBlocking);
+            }
+        };
+        match ckpt_io::http::download_range(&self.request, &self.cancel, &mut report) {
+            Ok(written) => Ok(written as f64),
+            Err(error) => {
+                use ckpt_io::http::DownloadFailure as F;
+                let (kind, status) = match &error.failure {
+                    F::Status { status, .. } => ("status", *status),
+                    F::Network(_) => ("network", 0),
+                    F::Stalled(_) => ("stalled", 0),
+                    F::Cancelled => ("cancelled", 0),
+                    F::File(_) => ("file", 0),
+                };
+                let reason = format!(
+                    r#"{{"code":"CKPT_DOWNLOAD","kind":"{kind}","status":{status},"written":{},"message":{}}}"#,
+                    error.written,
+                    json_string(&error.to_string())
+                );
+                Err(Error::new(Status::GenericFailure, reason))
+            }
+        }
+    }
+
+    fn resolve(&mut self, _env: Env, output: f64) -> Result<f64> {
+        Ok(output)
+    }
+}
