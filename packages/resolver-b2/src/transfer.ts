@@ -8,8 +8,9 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writevSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { CkptError, ConflictError, IntegrityError, NotFoundError } from '@ckpt/core';
-import { type ProgressCallback, Sha256 } from '@ckpt/native';
+import { canDownloadNatively, downloadRange, type ProgressCallback, RangeDownloadError, Sha256 } from '@ckpt/native';
 
 /** What HEAD says of an object, and the digests we can check it against. */
 export interface ObjectInfo {
@@ -38,6 +39,12 @@ export interface TransferOptions {
   onProgress?: ProgressCallback;
   /** Flush the file before returning (default true). */
   fsync?: boolean;
+  /**
+   * Receive through the native addon (presigned GETs read and written on a
+   * worker thread, a quarter of the CPU of the SDK's stream) when it is
+   * loaded; `false` uses the SDK's stream (default true).
+   */
+  native?: boolean;
 }
 
 /** A transfer that failed after its retries; `cause` holds the last error. */
@@ -243,9 +250,10 @@ export async function downloadObject(
     // The first failure stops the other streams; the file is closed only once all have settled.
     const stop = new AbortController();
     let next = 0;
+    const fetch = (options.native ?? true) && canDownloadNatively() ? fetchPartNatively : fetchPart;
     const worker = async () => {
       for (let part = parts[next++]; part && !stop.signal.aborted; part = parts[next++]) {
-        await fetchPart(client, bucket, key, info, fd, part, options, stop.signal, (n) => {
+        await fetch({ client, bucket, key, info, fd, path }, part, options, stop.signal, (n) => {
           progress.add(n);
           digests.advance(parts);
         });
@@ -290,6 +298,96 @@ function check(info: ObjectInfo, actual: { sha256: string; sha1?: string; md5?: 
   }
 }
 
+/** The object being downloaded and the file it goes into. */
+interface Target {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  info: ObjectInfo;
+  fd: number;
+  path: string;
+}
+
+/** The headers that pin a part's request to the object version HEAD saw, and ask only for what is missing. */
+function partHeaders(info: ObjectInfo, part: Part): Record<string, string> {
+  const from = part.start + part.written;
+  return {
+    // A whole object is asked for without Range: some servers serve a range by reading the whole object.
+    ...(from > 0 || part.length < info.size ? { Range: `bytes=${from}-${part.start + part.length - 1}` } : {}),
+    // Every range comes from the same version: a replaced object fails with 412 instead of mixing.
+    ...(info.etag ? { 'If-Match': `"${info.etag}"` } : {}),
+  };
+}
+
+function statusError(status: number, target: Target, cause: unknown): Error {
+  const where = `s3://${target.bucket}/${target.key}`;
+  if (status === 412) return new ConflictError(`${where} changed while it was being downloaded`, { cause });
+  if (status === 404) return new NotFoundError(`${where} disappeared while it was being downloaded`);
+  // Shaped as the SDK's errors, so retrying and reporting treat both paths alike.
+  return Object.assign(new Error(`GET ${where}: HTTP ${status}`, { cause }), { $metadata: { httpStatusCode: status } });
+}
+
+/**
+ * One part through the native addon: each attempt presigns a GET (local
+ * signing, no request) and the addon writes the response into the file on a
+ * worker thread, reporting how far it got, so a retry resumes from there.
+ */
+async function fetchPartNatively(
+  target: Target,
+  part: Part,
+  options: TransferOptions,
+  stop: AbortSignal,
+  onWritten: (n: number) => void,
+): Promise<void> {
+  const { client, bucket, key, info, path } = target;
+  const last = part.start + part.length - 1;
+  await withRetries(
+    `GET s3://${bucket}/${key} bytes ${part.start}-${last}`,
+    options,
+    async () => {
+      if (part.written === part.length) return;
+      stop.throwIfAborted();
+      const url = await getSignedUrl(
+        client,
+        new GetObjectCommand({ Bucket: bucket, Key: key, ...(info.versionId ? { VersionId: info.versionId } : {}) }),
+        { expiresIn: 3600 },
+      );
+      // Progress arrives queued from the worker thread, possibly after the result: count each byte once.
+      let counted = 0;
+      const count = (total: number) => {
+        if (total <= counted) return;
+        part.written += total - counted;
+        onWritten(total - counted);
+        counted = total;
+      };
+      const download = downloadRange({
+        url,
+        headers: partHeaders(info, part),
+        path,
+        offset: part.start + part.written,
+        length: part.length - part.written,
+        stallMs: options.stallTimeoutMs ?? 30_000,
+        onProgress: ({ bytesDone }) => count(bytesDone),
+      });
+      const cancel = () => download.cancel();
+      stop.addEventListener('abort', cancel, { once: true });
+      try {
+        count(await download.done);
+      } catch (error) {
+        if (!(error instanceof RangeDownloadError)) throw error;
+        count(error.written);
+        if (error.kind === 'cancelled') throw stop.reason ?? error;
+        if (error.kind === 'status') throw statusError(error.status ?? 0, target, error);
+        if (error.kind === 'file') throw new CkptError('CKPT_IO', error.message, { path, cause: error });
+        throw new NetworkError(error.message, { cause: error });
+      } finally {
+        stop.removeEventListener('abort', cancel);
+      }
+    },
+    stop,
+  );
+}
+
 /** Incoming chunks are gathered to this size (or this many chunks) before each write. */
 const WRITE_SIZE = 1 << 20;
 const WRITE_CHUNKS = 256;
@@ -302,16 +400,13 @@ const WRITE_CHUNKS = 256;
  * last byte written.
  */
 async function fetchPart(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  info: ObjectInfo,
-  fd: number,
+  target: Target,
   part: Part,
   options: TransferOptions,
   stop: AbortSignal,
   onWritten: (n: number) => void,
 ): Promise<void> {
+  const { client, bucket, key, info, fd } = target;
   const stallMs = options.stallTimeoutMs ?? 30_000;
   let pending: Uint8Array[] = [];
   let filled = 0;
@@ -353,28 +448,21 @@ async function fetchPart(
       stop.addEventListener('abort', stopped, { once: true });
       let timer = setTimeout(stalled, stallMs);
       try {
+        const { Range, 'If-Match': IfMatch } = partHeaders(info, part);
         const response = await client
           .send(
             new GetObjectCommand({
               Bucket: bucket,
               Key: key,
-              // A whole object is asked for without Range: some servers serve a range by reading the whole object.
-              ...(part.start + part.written > 0 || part.length < info.size
-                ? { Range: `bytes=${part.start + part.written}-${last}` }
-                : {}),
-              // Every range comes from the same version: a replaced object fails with 412 instead of mixing.
+              ...(Range ? { Range } : {}),
+              ...(IfMatch ? { IfMatch } : {}),
               ...(info.versionId ? { VersionId: info.versionId } : {}),
-              ...(info.etag ? { IfMatch: `"${info.etag}"` } : {}),
             }),
             { abortSignal: abort.signal },
           )
           .catch((error: unknown) => {
-            if (status(error) === 412) {
-              throw new ConflictError(`s3://${bucket}/${key} changed while it was being downloaded`, { cause: error });
-            }
-            if (status(error) === 404)
-              throw new NotFoundError(`s3://${bucket}/${key} disappeared while it was being downloaded`);
-            throw error;
+            const code = status(error);
+            throw code === 412 || code === 404 ? statusError(code, target, error) : error;
           });
         const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void };
         abort.signal.addEventListener('abort', () => body.destroy?.(abort.signal.reason as Error), { once: true });
