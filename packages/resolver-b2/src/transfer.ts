@@ -26,10 +26,20 @@ export interface ObjectInfo {
 }
 
 export interface TransferOptions {
-  /** Bytes per ranged GET (default 8 MiB). */
+  /** Bytes per ranged GET (default: an equal share per stream, at least 8 MiB). */
   partSize?: number;
-  /** Ranged GETs at once (default 4). */
+  /**
+   * Ranged GETs at once. When neither this nor `partSize` is given, one
+   * stream starts, and if after `splitAfterMs` it is slower than
+   * `splitBelowBytesPerSecond`, the rest of the object is split among four
+   * streams: a fast server is read in one request, a rate-limited
+   * connection (remote object stores) gets company.
+   */
   concurrency?: number;
+  /** When to measure the first stream (default 1000 ms). */
+  splitAfterMs?: number;
+  /** Split when the first stream is slower than this (default 200 MB/s). */
+  splitBelowBytesPerSecond?: number;
   /** Attempts per request after the first (default 5). */
   retries?: number;
   /** First backoff delay; doubled each attempt, with jitter (default 200 ms). */
@@ -236,7 +246,8 @@ export async function downloadObject(
   path: string,
   options: TransferOptions = {},
 ): Promise<string> {
-  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const adaptive = options.concurrency === undefined && options.partSize === undefined;
+  const concurrency = adaptive ? 1 : Math.max(1, options.concurrency ?? 4);
   const partSize = options.partSize ?? Math.max(8 << 20, Math.ceil(info.size / concurrency));
   const parts: Part[] = [];
   for (let start = 0; start < info.size; start += partSize) {
@@ -251,21 +262,37 @@ export async function downloadObject(
     const stop = new AbortController();
     let next = 0;
     const fetch = (options.native ?? true) && canDownloadNatively() ? fetchPartNatively : fetchPart;
+    // Default streams: the first stream's rate is measured from its first bytes (not from the
+    // request: a server's time to first byte says nothing about its rate), and splits if slow.
+    let probe: NodeJS.Timeout | undefined;
+    const measureFirstStream = () => {
+      const since = { at: Date.now(), written: parts[0]?.written ?? 0 };
+      probe = setTimeout(() => {
+        if (stop.signal.aborted || !splitSlowStream(parts, since, options)) return;
+        for (let i = 1; i < parts.length; i++) streams.push(launch());
+      }, options.splitAfterMs ?? 1000);
+    };
     const worker = async () => {
       for (let part = parts[next++]; part && !stop.signal.aborted; part = parts[next++]) {
         await fetch({ client, bucket, key, info, fd, path }, part, options, stop.signal, (n) => {
+          if (adaptive && !probe) measureFirstStream();
           progress.add(n);
           digests.advance(parts);
         });
       }
     };
-    const streams = Array.from({ length: Math.min(concurrency, Math.max(parts.length, 1)) }, () =>
+    const launch = () =>
       worker().catch((error: unknown) => {
         if (!stop.signal.aborted) stop.abort(error);
         throw error;
-      }),
-    );
-    await Promise.allSettled(streams);
+      });
+    const streams = Array.from({ length: Math.min(concurrency, Math.max(parts.length, 1)) }, launch);
+    // Streams may be added while we wait: wait until no new one appeared.
+    for (let settled = 0; settled < streams.length; ) {
+      settled = streams.length;
+      await Promise.allSettled(streams);
+    }
+    clearTimeout(probe);
     if (stop.signal.aborted) throw stop.signal.reason; // every failing stream aborts `stop`
     const actual = await digests.finish(parts);
     progress.done();
@@ -276,6 +303,31 @@ export async function downloadObject(
     await digests.idle();
     closeSync(fd);
   }
+}
+
+/** What the first stream keeps beyond where it is, for the bytes already on their way. */
+const SPLIT_MARGIN = 8 << 20;
+/** Splitting pays only for at least this much left. */
+const SPLIT_MIN = 32 << 20;
+
+/**
+ * Shortens the only part (the running stream stops at its new end) and adds
+ * three parts for the rest, when that stream is slower than asked. Returns
+ * whether it split.
+ */
+function splitSlowStream(parts: Part[], since: { at: number; written: number }, options: TransferOptions): boolean {
+  const [first] = parts;
+  if (!first || parts.length !== 1) return false;
+  const rate = (first.written - since.written) / Math.max((Date.now() - since.at) / 1000, 0.001);
+  const end = first.start + first.length;
+  const from = first.start + first.written + SPLIT_MARGIN;
+  if (rate >= (options.splitBelowBytesPerSecond ?? 200e6) || end - from < SPLIT_MIN) return false;
+  const share = Math.ceil((end - from) / 4);
+  first.length = from + share - first.start;
+  for (let start = first.start + first.length; start < end; start += share) {
+    parts.push({ start, length: Math.min(share, end - start), written: 0 });
+  }
+  return true;
 }
 
 function check(info: ObjectInfo, actual: { sha256: string; sha1?: string; md5?: string }, where: string): void {
@@ -345,7 +397,7 @@ async function fetchPartNatively(
     `GET s3://${bucket}/${key} bytes ${part.start}-${last}`,
     options,
     async () => {
-      if (part.written === part.length) return;
+      if (part.written >= part.length) return;
       stop.throwIfAborted();
       const url = await getSignedUrl(
         client,
@@ -353,12 +405,15 @@ async function fetchPartNatively(
         { expiresIn: 3600 },
       );
       // Progress arrives queued from the worker thread, possibly after the result: count each byte once.
+      // The part may be shortened while it runs (a split): bytes past its end are not counted, and it stops there.
       let counted = 0;
       const count = (total: number) => {
-        if (total <= counted) return;
-        part.written += total - counted;
-        onWritten(total - counted);
-        counted = total;
+        const added = Math.min(total - counted, part.length - part.written);
+        counted = Math.max(counted, total);
+        if (added <= 0) return;
+        part.written += added;
+        onWritten(added);
+        if (part.written >= part.length) download.cancel();
       };
       const download = downloadRange({
         url,
@@ -376,6 +431,7 @@ async function fetchPartNatively(
       } catch (error) {
         if (!(error instanceof RangeDownloadError)) throw error;
         count(error.written);
+        if (part.written >= part.length) return; // stopped at a split's boundary, or done anyway
         if (error.kind === 'cancelled') throw stop.reason ?? error;
         if (error.kind === 'status') throw statusError(error.status ?? 0, target, error);
         if (error.kind === 'file') throw new CkptError('CKPT_IO', error.message, { path, cause: error });
@@ -440,7 +496,7 @@ async function fetchPart(
     `GET s3://${bucket}/${key} bytes ${part.start}-${last}`,
     options,
     async () => {
-      if (part.written === part.length) return;
+      if (part.written >= part.length) return;
       stop.throwIfAborted();
       const abort = new AbortController();
       const stalled = () => abort.abort(new Error(`stalled: nothing received for ${stallMs} ms`));
@@ -470,14 +526,15 @@ async function fetchPart(
           clearTimeout(timer);
           timer = setTimeout(stalled, stallMs);
           const room = part.length - part.written - filled;
-          if (room <= 0) continue; // the server sent more than asked: ignore the excess
+          if (room <= 0) break; // the part is complete (the server sent more, or the part was shortened)
           const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
           pending.push(piece);
           filled += piece.length;
           if (filled >= WRITE_SIZE || pending.length >= WRITE_CHUNKS) flush();
         }
+        body.destroy?.();
         if (filled > 0) flush();
-        if (part.written !== part.length) {
+        if (part.written < part.length) {
           throw new NetworkError(`connection closed after ${part.written} of ${part.length} bytes`);
         }
       } catch (error) {

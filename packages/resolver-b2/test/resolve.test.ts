@@ -167,6 +167,24 @@ describe('faults', () => {
     expect(readFileSync(local).equals(object.bytes)).toBe(true);
   });
 
+  it('by default one stream reads a fast server; a slow first stream gets the rest split among four', async () => {
+    const { path, bytes } = randomFile('split.pth', 48 << 20);
+    await resolverFor(bucket).upload(path);
+    proxy.reset();
+    const fast = resolverFor(bucket, { endpoint: proxy.endpoint, splitBelowBytesPerSecond: 0 });
+    expect(readFileSync(await fast.resolve('split.pth')).equals(bytes)).toBe(true);
+    expect(proxy.requests.GET).toBe(1);
+    proxy.reset();
+    // Every stream counts as slow, measured at once: the split happens with the first stream just begun.
+    const slow = resolverFor(bucket, {
+      endpoint: proxy.endpoint,
+      splitBelowBytesPerSecond: Number.POSITIVE_INFINITY,
+      splitAfterMs: 1,
+    });
+    expect(readFileSync(await slow.resolve('split.pth')).equals(bytes)).toBe(true);
+    expect(proxy.requests.GET).toBe(4); // the first stream, shortened, and three for the rest
+  });
+
   it('an object replaced during the download is refused, not mixed', async () => {
     const { path } = randomFile('changing.pth', 2 << 20);
     await resolverFor(bucket).upload(path);
