@@ -10,7 +10,7 @@
 // also shown without the flush. Target (issue 7): ckpt >= 1x curl.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -98,19 +98,34 @@ try {
 
   let n = 0;
   const fresh = () => join(root, `cache-${n++}`);
-  const ckpt = (fsync, concurrency) => async () => {
-    execFileSync('sync');
-    const resolver = new Resolver({ ...options, cacheDir: fresh(), fsync, ...(concurrency ? { concurrency } : {}) });
-    const path = await resolver.resolve('model.bin');
-    resolver.destroy();
-    rmSync(path);
-  };
+  const ckpt =
+    (fsync, concurrency, native = true) =>
+    async () => {
+      execFileSync('sync');
+      const resolver = new Resolver({
+        ...options,
+        cacheDir: fresh(),
+        fsync,
+        native,
+        ...(concurrency ? { concurrency } : {}),
+      });
+      const before = process.cpuUsage(); // every thread of this process: receiving, writing, hashing
+      const path = await resolver.resolve('model.bin');
+      const used = process.cpuUsage(before);
+      resolver.destroy();
+      rmSync(path);
+      return (used.user + used.system) / 1e6;
+    };
   const curl = (flush) => async () => {
     execFileSync('sync');
     const out = join(root, `curl-${n++}.bin`);
-    execFileSync('curl', ['-s', '-f', '-o', out, url]);
+    // GNU time reports curl's own CPU (user + system seconds) on stderr.
+    const timed = spawnSync('/usr/bin/time', ['-f', '%U %S', 'curl', '-s', '-f', '-o', out, url], { encoding: 'utf8' });
+    if (timed.status !== 0) throw new Error(`curl failed: ${timed.stderr}`);
+    const cpu = timed.stderr.trim().split(/\s+/).slice(-2).map(Number);
     if (flush) execFileSync('sync', [out]); // fsync(2) of the file, as ckpt does before its rename
     rmSync(out);
+    return (cpu[0] ?? 0) + (cpu[1] ?? 0);
   };
   const contenders = {
     curl: curl(false),
@@ -118,22 +133,43 @@ try {
     byDefault: ckpt(false),
     byDefaultFlushed: ckpt(true),
     fourStreamsFlushed: ckpt(true, 4),
+    sdkStream: ckpt(true, undefined, false),
   };
   const times = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  const cpus = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  const serverCpus = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  // The server's CPU, from /proc (Linux): to see which side limits the transfer.
+  const serverCpu = () => {
+    try {
+      const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return Number.NaN;
+    }
+  };
   // Each run starts with a different contender: what ran before (a flush, a deletion) affects the disk.
   const names = Object.keys(contenders);
   for (let i = 0; i < runs; i++) {
     for (let k = 0; k < names.length; k++) {
       const name = names[(i + k) % names.length];
-      times[name].push(await timeIt(contenders[name], 1));
+      const server0 = serverCpu();
+      let cpu = 0;
+      times[name].push(
+        await timeIt(async () => {
+          cpu = await contenders[name]();
+        }, 1),
+      );
+      cpus[name].push(cpu);
+      serverCpus[name].push(serverCpu() - server0);
     }
   }
   const rate = (s) => `${(size / s / 1e6).toFixed(0)} MB/s`;
+  const cpuOf = (name) => `${median(cpus[name]).toFixed(2)} s / ${median(serverCpus[name]).toFixed(2)} s`;
   const row = (label, name, reference) => {
     const s = median(times[name]);
-    if (!reference) return [label, formatSeconds(s), rate(s), '1x', ''];
+    if (!reference) return [label, formatSeconds(s), rate(s), '1x', '', cpuOf(name)];
     const ratio = median(times[reference]) / s;
-    return [label, formatSeconds(s), rate(s), `${ratio.toFixed(2)}x`, verdict(ratio >= 1)];
+    return [label, formatSeconds(s), rate(s), `${ratio.toFixed(2)}x`, verdict(ratio >= 1), cpuOf(name)];
   };
   const rows = [
     row('curl, one stream (no verification, no flush)', 'curl'),
@@ -141,10 +177,11 @@ try {
     row('curl, then fsync of the file', 'curlFlushed'),
     row('ckpt resolve (default streams), SHA-256 verified, flushed (the default)', 'byDefaultFlushed', 'curlFlushed'),
     row('ckpt resolve, 4 ranged streams from the start, verified, flushed', 'fourStreamsFlushed', 'curlFlushed'),
+    row('ckpt resolve through the SDK stream (no addon), default streams, flushed', 'sdkStream', 'curlFlushed'),
   ];
   table(
     `download a ${args['size-mib']} MiB object (sha256 ${uploaded.sha256.slice(0, 12)}...)`,
-    ['client', 'time', 'rate', 'speed vs the curl above', '>= 1x'],
+    ['client', 'time', 'rate', 'speed vs the curl above', '>= 1x', 'CPU: client / server'],
     rows,
   );
 } finally {
