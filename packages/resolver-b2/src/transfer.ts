@@ -379,6 +379,27 @@ function statusError(status: number, target: Target, cause: unknown): Error {
   return Object.assign(new Error(`GET ${where}: HTTP ${status}`, { cause }), { $metadata: { httpStatusCode: status } });
 }
 
+/** Runs `attempt` until `part` is complete, with retries; no new attempt once `stop` aborts. */
+function retryPart(
+  target: Target,
+  part: Part,
+  options: TransferOptions,
+  stop: AbortSignal,
+  attempt: () => Promise<void>,
+): Promise<void> {
+  const range = `${part.start}-${part.start + part.length - 1}`;
+  return withRetries(
+    `GET s3://${target.bucket}/${target.key} bytes ${range}`,
+    options,
+    async () => {
+      if (part.written >= part.length) return;
+      stop.throwIfAborted();
+      await attempt();
+    },
+    stop,
+  );
+}
+
 /**
  * One part through the native addon: each attempt presigns a GET (local
  * signing, no request) and the addon writes the response into the file on a
@@ -392,56 +413,48 @@ async function fetchPartNatively(
   onWritten: (n: number) => void,
 ): Promise<void> {
   const { client, bucket, key, info, path } = target;
-  const last = part.start + part.length - 1;
-  await withRetries(
-    `GET s3://${bucket}/${key} bytes ${part.start}-${last}`,
-    options,
-    async () => {
-      if (part.written >= part.length) return;
-      stop.throwIfAborted();
-      const url = await getSignedUrl(
-        client,
-        new GetObjectCommand({ Bucket: bucket, Key: key, ...(info.versionId ? { VersionId: info.versionId } : {}) }),
-        { expiresIn: 3600 },
-      );
-      // Progress arrives queued from the worker thread, possibly after the result: count each byte once.
-      // The part may be shortened while it runs (a split): bytes past its end are not counted, and it stops there.
-      let counted = 0;
-      const count = (total: number) => {
-        const added = Math.min(total - counted, part.length - part.written);
-        counted = Math.max(counted, total);
-        if (added <= 0) return;
-        part.written += added;
-        onWritten(added);
-        if (part.written >= part.length) download.cancel();
-      };
-      const download = downloadRange({
-        url,
-        headers: partHeaders(info, part),
-        path,
-        offset: part.start + part.written,
-        length: part.length - part.written,
-        stallMs: options.stallTimeoutMs ?? 30_000,
-        onProgress: ({ bytesDone }) => count(bytesDone),
-      });
-      const cancel = () => download.cancel();
-      stop.addEventListener('abort', cancel, { once: true });
-      try {
-        count(await download.done);
-      } catch (error) {
-        if (!(error instanceof RangeDownloadError)) throw error;
-        count(error.written);
-        if (part.written >= part.length) return; // stopped at a split's boundary, or done anyway
-        if (error.kind === 'cancelled') throw stop.reason ?? error;
-        if (error.kind === 'status') throw statusError(error.status ?? 0, target, error);
-        if (error.kind === 'file') throw new CkptError('CKPT_IO', error.message, { path, cause: error });
-        throw new NetworkError(error.message, { cause: error });
-      } finally {
-        stop.removeEventListener('abort', cancel);
-      }
-    },
-    stop,
-  );
+  await retryPart(target, part, options, stop, async () => {
+    const url = await getSignedUrl(
+      client,
+      new GetObjectCommand({ Bucket: bucket, Key: key, ...(info.versionId ? { VersionId: info.versionId } : {}) }),
+      { expiresIn: 3600 },
+    );
+    // Progress arrives queued from the worker thread, possibly after the result: count each byte once.
+    // The part may be shortened while it runs (a split): bytes past its end are not counted, and it stops there.
+    let counted = 0;
+    const count = (total: number) => {
+      const added = Math.min(total - counted, part.length - part.written);
+      counted = Math.max(counted, total);
+      if (added <= 0) return;
+      part.written += added;
+      onWritten(added);
+      if (part.written >= part.length) download.cancel();
+    };
+    const download = downloadRange({
+      url,
+      headers: partHeaders(info, part),
+      path,
+      offset: part.start + part.written,
+      length: part.length - part.written,
+      stallMs: options.stallTimeoutMs ?? 30_000,
+      onProgress: ({ bytesDone }) => count(bytesDone),
+    });
+    const cancel = () => download.cancel();
+    stop.addEventListener('abort', cancel, { once: true });
+    try {
+      count(await download.done);
+    } catch (error) {
+      if (!(error instanceof RangeDownloadError)) throw error;
+      count(error.written);
+      if (part.written >= part.length) return; // stopped at a split's boundary, or done anyway
+      if (error.kind === 'cancelled') throw stop.reason ?? error;
+      if (error.kind === 'status') throw statusError(error.status ?? 0, target, error);
+      if (error.kind === 'file') throw new CkptError('CKPT_IO', error.message, { path, cause: error });
+      throw new NetworkError(error.message, { cause: error });
+    } finally {
+      stop.removeEventListener('abort', cancel);
+    }
+  });
 }
 
 /** Incoming chunks are gathered to this size (or this many chunks) before each write. */
@@ -491,62 +504,54 @@ async function fetchPart(
     filled = 0;
     onWritten(n);
   };
-  const last = part.start + part.length - 1;
-  await withRetries(
-    `GET s3://${bucket}/${key} bytes ${part.start}-${last}`,
-    options,
-    async () => {
-      if (part.written >= part.length) return;
-      stop.throwIfAborted();
-      const abort = new AbortController();
-      const stalled = () => abort.abort(new Error(`stalled: nothing received for ${stallMs} ms`));
-      const stopped = () => abort.abort(stop.reason);
-      stop.addEventListener('abort', stopped, { once: true });
-      let timer = setTimeout(stalled, stallMs);
-      try {
-        const { Range, 'If-Match': IfMatch } = partHeaders(info, part);
-        const response = await client
-          .send(
-            new GetObjectCommand({
-              Bucket: bucket,
-              Key: key,
-              ...(Range ? { Range } : {}),
-              ...(IfMatch ? { IfMatch } : {}),
-              ...(info.versionId ? { VersionId: info.versionId } : {}),
-            }),
-            { abortSignal: abort.signal },
-          )
-          .catch((error: unknown) => {
-            const code = status(error);
-            throw code === 412 || code === 404 ? statusError(code, target, error) : error;
-          });
-        const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void };
-        abort.signal.addEventListener('abort', () => body.destroy?.(abort.signal.reason as Error), { once: true });
-        for await (const chunk of body) {
-          clearTimeout(timer);
-          timer = setTimeout(stalled, stallMs);
-          const room = part.length - part.written - filled;
-          if (room <= 0) break; // the part is complete (the server sent more, or the part was shortened)
-          const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
-          pending.push(piece);
-          filled += piece.length;
-          if (filled >= WRITE_SIZE || pending.length >= WRITE_CHUNKS) flush();
-        }
-        body.destroy?.();
-        if (filled > 0) flush();
-        if (part.written < part.length) {
-          throw new NetworkError(`connection closed after ${part.written} of ${part.length} bytes`);
-        }
-      } catch (error) {
-        if (filled > 0) flush(); // keep what arrived: the retry asks only for the rest
-        throw error;
-      } finally {
+  await retryPart(target, part, options, stop, async () => {
+    const abort = new AbortController();
+    const stalled = () => abort.abort(new Error(`stalled: nothing received for ${stallMs} ms`));
+    const stopped = () => abort.abort(stop.reason);
+    stop.addEventListener('abort', stopped, { once: true });
+    let timer = setTimeout(stalled, stallMs);
+    try {
+      const { Range, 'If-Match': IfMatch } = partHeaders(info, part);
+      const response = await client
+        .send(
+          new GetObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            ...(Range ? { Range } : {}),
+            ...(IfMatch ? { IfMatch } : {}),
+            ...(info.versionId ? { VersionId: info.versionId } : {}),
+          }),
+          { abortSignal: abort.signal },
+        )
+        .catch((error: unknown) => {
+          const code = status(error);
+          throw code === 412 || code === 404 ? statusError(code, target, error) : error;
+        });
+      const body = response.Body as AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void };
+      abort.signal.addEventListener('abort', () => body.destroy?.(abort.signal.reason as Error), { once: true });
+      for await (const chunk of body) {
         clearTimeout(timer);
-        stop.removeEventListener('abort', stopped);
+        timer = setTimeout(stalled, stallMs);
+        const room = part.length - part.written - filled;
+        if (room <= 0) break; // the part is complete (the server sent more, or the part was shortened)
+        const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        pending.push(piece);
+        filled += piece.length;
+        if (filled >= WRITE_SIZE || pending.length >= WRITE_CHUNKS) flush();
       }
-    },
-    stop,
-  );
+      body.destroy?.();
+      if (filled > 0) flush();
+      if (part.written < part.length) {
+        throw new NetworkError(`connection closed after ${part.written} of ${part.length} bytes`);
+      }
+    } catch (error) {
+      if (filled > 0) flush(); // keep what arrived: the retry asks only for the rest
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', stopped);
+    }
+  });
 }
 
 function throttledProgress(total: number, callback: ProgressCallback | undefined) {
