@@ -191,8 +191,10 @@ export async function exportCommand(
   options: { format?: string },
 ): Promise<void> {
   await withManager(ctx, target, {}, async (manager) => {
-    const result = await ctx.out.withProgress('exporting', async () =>
-      manager.export(parseSelector(selector), destination, options.format ? { format: options.format } : {}),
+    const result = await manager.export(
+      parseSelector(selector),
+      destination,
+      options.format ? { format: options.format } : {},
     );
     ctx.out.result(result, () => {
       ctx.out.line(`exported ${selector} as ${result.format} to ${result.destination}`);
@@ -316,7 +318,7 @@ export async function resumePointCommand(ctx: Context, target: string | undefine
 
 export async function verifyExperiment(ctx: Context, target: string | undefined): Promise<boolean> {
   return withManager(ctx, target, {}, async (manager) => {
-    const results = await ctx.out.withProgress('verifying', () => manager.verify('all'));
+    const results = await manager.verify('all');
     const ok = results.every((r) => r.status === 'ok');
     ctx.out.result({ experiment: manager.experiment, folder: manager.folder, ok, results }, () => {
       const { c } = ctx.out;

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '@ckpt/core';
 import { sha256Files } from '@ckpt/native';
 import type { Context } from '../context.js';
+import { hashWithProgress } from './files.js';
 
 /** sha256sum's escaping: a name with a backslash or newline gets a leading `\` and escapes. */
 export function sumLine(digest: string, name: string): string {
@@ -32,7 +33,7 @@ export async function hashCommand(ctx: Context, files: string[]): Promise<boolea
     if (statSync(file).isDirectory())
       throw new InvalidArgumentError(`${file}: is a directory`, { path: resolve(file) });
   }
-  const digests = await ctx.out.withProgress('hashing', (onProgress) => sha256Files(files, { onProgress }));
+  const digests = await hashWithProgress(ctx, files);
   ctx.out.result(
     files.map((path, i) => ({ path, sha256: digests[i] })),
     () => {

@@ -73,7 +73,7 @@ export async function cacheListCommand(ctx: Context): Promise<void> {
 
 export async function cacheVerifyCommand(ctx: Context): Promise<boolean> {
   return withResolver(ctx, async (resolver) => {
-    const results = await ctx.out.withProgress('verifying', () => resolver.cache.verify());
+    const results = await resolver.cache.verify();
     const ok = results.every((r) => r.status !== 'corrupted');
     ctx.out.result({ ok, results }, () => {
       const { c } = ctx.out;
