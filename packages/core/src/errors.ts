@@ -11,6 +11,7 @@ export const ErrorCode = {
   Unsupported: 'CKPT_UNSUPPORTED',
   Conflict: 'CKPT_CONFLICT',
   Vetoed: 'CKPT_VETOED',
+  Program: 'CKPT_PROGRAM',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -52,6 +53,17 @@ export class UnsupportedError extends CkptError {
   override name = 'UnsupportedError';
   constructor(message: string, details: CkptErrorDetails = {}) {
     super(ErrorCode.Unsupported, message, details);
+  }
+}
+
+/**
+ * The file is a program, not data (a TorchScript archive, say): ckpt never
+ * runs code from a file, and torch refuses it under `weights_only` too.
+ */
+export class ProgramError extends CkptError {
+  override name = 'ProgramError';
+  constructor(message: string, details: CkptErrorDetails = {}) {
+    super(ErrorCode.Program, message, details);
   }
 }
 

@@ -28,6 +28,7 @@ export {
   NativeError,
   NativeErrorCode,
   NotFoundError,
+  ProgramError,
   UnsupportedError,
   VetoedError,
 } from './errors.js';

@@ -141,7 +141,7 @@ const STATIC_HANDLERS: Readonly<Record<string, GlobalHandler>> = (() => {
       create: () => new PyDict('collections.OrderedDict'),
     },
     'collections.Counter': {
-      call: (args, fail) => fillDict(new PyDict('collections.Counter'), args, fail),
+      call: (args, fail) => fillCounter(new PyDict('collections.Counter'), args, fail),
       create: () => new PyDict('collections.Counter'),
     },
     'torch.Tensor': { value: () => withPython({ name: 'torch.Tensor' }, { className: 'global' }) },
@@ -310,19 +310,55 @@ function parameterOf(data: Tensor, requiresGrad: boolean): Tensor {
   return 'data' in data ? asParameter(data, requiresGrad) : data;
 }
 
-/** OrderedDict(items): items as a dict, or a list or tuple of (key, value) pairs. */
+/** The items Python would iterate over in `iterable`, or undefined when it is not iterable. */
+function iterate(iterable: unknown): unknown[] | undefined {
+  if (iterable instanceof PyList || iterable instanceof PyTuple || iterable instanceof PySet) return iterable.items;
+  if (iterable instanceof PyDict) return [...iterable.entries.values()].map(([key]) => key);
+  if (typeof iterable === 'string') return [...iterable];
+  if (iterable instanceof Uint8Array) return [...iterable];
+  return undefined;
+}
+
+/**
+ * OrderedDict(items), as Python builds it (torch's weights_only unpickler
+ * calls the real class): no argument, a mapping, or an iterable whose items
+ * each unpack to exactly two values. Old torch files pickle a state dict as
+ * REDUCE over a list of `[key, value]` lists.
+ */
 function fillDict(dict: PyDict, args: unknown[], fail: Fail): PyDict {
+  if (args.length > 1) fail(`${dict.className} takes at most one argument, got ${args.length}`);
+  if (args.length === 0) return dict;
   const [items] = args;
   if (items instanceof PyDict) {
     for (const [k, v] of items.entries.values()) dict.set(k, v, fail);
     return dict;
   }
-  const pairs = items instanceof PyList ? items.items : items instanceof PyTuple ? items.items : [];
+  const pairs = iterate(items) ?? fail(`${dict.className} is built from something that is not iterable`);
   for (const pair of pairs) {
-    if (!(pair instanceof PyTuple) || pair.items.length !== 2)
-      fail('a dict is built from something other than (key, value) pairs');
-    dict.set((pair as PyTuple).items[0], (pair as PyTuple).items[1], fail);
+    const kv = iterate(pair);
+    if (kv === undefined || kv.length !== 2 || pair instanceof PySet || pair instanceof PyDict)
+      fail(`${dict.className} is built from something other than (key, value) pairs`);
+    dict.set(kv?.[0], kv?.[1], fail);
   }
+  return dict;
+}
+
+/** Counter(items): a mapping's counts copied, or each item of an iterable counted. */
+function fillCounter(dict: PyDict, args: unknown[], fail: Fail): PyDict {
+  if (args.length > 1) fail(`collections.Counter takes at most one argument, got ${args.length}`);
+  if (args.length === 0) return dict;
+  const [items] = args;
+  if (items instanceof PyDict) return fillDict(dict, args, fail);
+  const elements = iterate(items) ?? fail('collections.Counter is built from something that is not iterable');
+  const counts = new Map<string, [unknown, number]>();
+  for (const element of elements) {
+    const probe = new PyDict();
+    probe.set(element, 0, fail); // checks that the element can be a key
+    const key = [...probe.entries.keys()][0] as string;
+    const seen = counts.get(key);
+    counts.set(key, [element, (seen?.[1] ?? 0) + 1]);
+  }
+  for (const [element, count] of counts.values()) dict.set(element, count, fail);
   return dict;
 }
 

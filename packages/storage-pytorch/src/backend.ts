@@ -130,12 +130,14 @@ async function inspect(path: string, options: TorchReadOptions = {}): Promise<In
 
 const LEGACY_PREFIX = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
-/** A torch zip archive (a `PK` header whose first entry is `<folder>/data.pkl`), a legacy torch file, or a .bin index. */
+/** A torch zip archive (a `PK` header whose first entry is `<folder>/data.pkl`, or TorchScript's first entries), a legacy torch file, or a .bin index. */
 function detect(header: Uint8Array): boolean {
   if (header[0] === 0x50 && header[1] === 0x4b && header[2] === 0x03 && header[3] === 0x04 && header.byteLength >= 30) {
     const nameLength = (header[26] as number) | ((header[27] as number) << 8);
     const name = Buffer.from(header.subarray(30, 30 + nameLength)).toString('utf8');
-    return /^[^/]+\/data\.pkl$/.test(name);
+    // torch.save puts data.pkl first; torch.jit.save starts with data/N, code/ or constants.pkl. TorchScript is
+    // claimed too, so that reading it says what it is (a program) instead of "no backend reads it".
+    return /^[^/]+\/(?:data\.pkl$|constants\.pkl$|code\/|\.data\/|data\/\d+$)/.test(name);
   }
   if (LEGACY_PREFIX.every((b, i) => header[i] === b)) return true;
   const text = Buffer.from(header).toString('utf8');

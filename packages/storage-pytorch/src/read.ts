@@ -4,7 +4,7 @@
  * wherever their bytes are contiguous.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { type DType, dtypeInfo, FormatError, type StateValue, type Tensor } from '@ckpt/core';
+import { type DType, dtypeInfo, FormatError, ProgramError, type StateValue, type Tensor } from '@ckpt/core';
 import { mapFile, NativeError } from '@ckpt/native';
 import { type AllowListOptions, createResolver } from './allow-list.js';
 import { referencedGlobals } from './pickle/scan.js';
@@ -169,11 +169,9 @@ function readZip(
   const folder = first.name.slice(0, slash);
   const entry = (name: string) => zip.get(`${folder}/${name}`);
   if (entry('constants.pkl') || zip.entries.some((e) => e.name.startsWith(`${folder}/code/`))) {
-    throw new FormatError(
-      'this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint: it holds code, which ckpt does not run',
-      {
-        path,
-      },
+    throw new ProgramError(
+      'this is a TorchScript archive (torch.jit.save): a program, not a checkpoint. ckpt never runs code from a file, and torch.load(weights_only=True) refuses it too; load it with torch.jit.load only if you trust its author',
+      { path, found: 'TorchScript code (code/, constants.pkl)', expected: 'a torch.save checkpoint' },
     );
   }
   const pickle = entry('data.pkl');

@@ -15,6 +15,7 @@ const files = [
   'training_checkpoint.pt',
   'views_shared_storage.pt',
   'legacy_format.pt',
+  'legacy_list_pairs.pt',
   'lightning.ckpt',
 ];
 

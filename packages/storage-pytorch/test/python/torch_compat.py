@@ -150,4 +150,5 @@ def save_random(job):
     return describe(state)
 
 
-main()
+if __name__ == "__main__":
+    main()
