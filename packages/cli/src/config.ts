@@ -1,8 +1,11 @@
 /**
- * The CLI's settings: built-in defaults, then `ckpt.config.yaml` (or
- * `.yml` / `.json`) found in the working folder or named by `--config` /
- * `CKPT_CONFIG`, then environment variables, then flags. Unknown keys and
- * wrong types are refused with the key's path in the message.
+ * The CLI's settings, with one precedence for every setting: flags >
+ * environment variables > `ckpt.config.yaml` (or `.yml` / `.json`, found in
+ * the working folder or named by `--config` / `CKPT_CONFIG`) > built-in
+ * defaults. The resolver's settings are handed to the resolver as the file
+ * layer and the flag, and it applies the same order with its own variables
+ * (`CKPT_OFFLINE`, `CKPT_CACHE_DIR`, ...). Unknown keys and wrong types are
+ * refused with the key's path in the message.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -25,15 +28,20 @@ export interface CliConfig {
   };
   tracker: { database: string; project: string };
   resolver: {
-    cacheDir: string | undefined;
-    offline: boolean;
-    bucket: {
-      enabled: boolean;
-      name: string | undefined;
-      prefix: string;
-      endpoint: string | undefined;
-      region: string | undefined;
-      forcePathStyle: boolean;
+    /** `--offline`, when given: it wins over CKPT_OFFLINE and the file. */
+    offlineFlag: boolean | undefined;
+    /** The config file's `resolver` section (paths resolved): below the environment. */
+    file: {
+      cacheDir?: string;
+      offline?: boolean;
+      bucket: {
+        enabled?: boolean;
+        name?: string;
+        prefix?: string;
+        endpoint?: string;
+        region?: string;
+        forcePathStyle?: boolean;
+      };
     };
   };
 }
@@ -171,15 +179,11 @@ export function loadConfig(
       project: str(tracker.project) ?? 'default',
     },
     resolver: {
-      cacheDir: path(str(resolver.cacheDir)),
-      offline: flags.offline ?? (resolver.offline as boolean | undefined) ?? false,
-      bucket: {
-        enabled: (bucket.enabled as boolean | undefined) ?? false,
-        name: str(bucket.name),
-        prefix: str(bucket.prefix) ?? '',
-        endpoint: str(bucket.endpoint),
-        region: str(bucket.region),
-        forcePathStyle: (bucket.forcePathStyle as boolean | undefined) ?? false,
+      offlineFlag: flags.offline,
+      file: {
+        ...(typeof resolver.cacheDir === 'string' ? { cacheDir: path(resolver.cacheDir) } : {}),
+        ...(typeof resolver.offline === 'boolean' ? { offline: resolver.offline } : {}),
+        bucket: { ...(bucket as CliConfig['resolver']['file']['bucket']) },
       },
     },
   };

@@ -98,18 +98,8 @@ export class Context {
   /** The resolver (with the AWS SDK, loaded only by the commands that need it). */
   async resolver(): Promise<Resolver> {
     const { Resolver } = await import('@ckpt/resolver-b2');
-    const { cacheDir, offline, bucket } = this.config.resolver;
-    return new Resolver({
-      ...(cacheDir ? { cacheDir } : {}),
-      offline,
-      bucket: {
-        enabled: bucket.enabled,
-        prefix: bucket.prefix,
-        forcePathStyle: bucket.forcePathStyle,
-        ...(bucket.name ? { name: bucket.name } : {}),
-        ...(bucket.endpoint ? { endpoint: bucket.endpoint } : {}),
-        ...(bucket.region ? { region: bucket.region } : {}),
-      },
-    });
+    const { offlineFlag, file } = this.config.resolver;
+    // The flag is code's word (it wins); the file's section ranks below the environment, which the resolver reads.
+    return new Resolver({ ...(offlineFlag ? { offline: true } : {}), fileSettings: file });
   }
 }

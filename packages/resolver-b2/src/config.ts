@@ -1,7 +1,8 @@
 /**
- * Where checkpoints are looked for: the cache folder and the bucket, from
- * code, a YAML or JSON file (seed 002's `ENV.INPUT` layout or a flat one),
- * and environment variables, in that order of increasing precedence.
+ * Where checkpoints are looked for: the cache folder and the bucket. One
+ * precedence, as everywhere in ckpt: what the caller passes in code (a CLI
+ * flag) > environment variables > a YAML or JSON file (seed 002's
+ * `ENV.INPUT` layout or a flat one) > defaults.
  * Credentials come only from the environment or a credentials file, and are
  * never part of an error message or a log line.
  */
@@ -114,25 +115,42 @@ export function configFromEnv(env: Env = process.env): PartialConfig {
 }
 
 export interface ConfigInput {
+  /** Code's settings (a CLI flag, say): they win over the environment and files. */
   cacheDir?: string;
   bucket?: Partial<BucketConfig>;
   offline?: boolean;
   /** A YAML or JSON file (default: `CKPT_RESOLVER_CONFIG` when set). */
   configFile?: string;
+  /** Settings the caller read from its own config file: ranked with files, below the environment. */
+  fileSettings?: PartialConfig;
   /** The environment to read (default `process.env`); pass `{}` to ignore it. */
   env?: Env;
 }
 
-/** Merges code, file and environment (the environment wins), and checks the result. */
+/** Drops undefined values, so that a missing setting never hides a lower layer's. */
+function defined<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Merges code > environment > file > defaults, and checks the result. */
 export function resolveConfig(input: ConfigInput = {}): ResolverConfig {
   const env = input.env ?? process.env;
   const file = input.configFile ?? env.CKPT_RESOLVER_CONFIG;
   const fromFile: PartialConfig = file ? readConfigFile(file) : { bucket: {} };
   const fromEnv = configFromEnv(env);
-  const bucket = { ...input.bucket, ...fromFile.bucket, ...fromEnv.bucket };
+  // Lowest first: each layer overrides the ones before it.
+  const layers: PartialConfig[] = [
+    fromFile,
+    input.fileSettings ?? { bucket: {} },
+    fromEnv,
+    { cacheDir: input.cacheDir, offline: input.offline, bucket: input.bucket ?? {} },
+  ];
+  const bucket: Partial<BucketConfig> = Object.assign({}, ...layers.map((layer) => defined(layer.bucket)));
+  const pick = <K extends 'cacheDir' | 'offline'>(key: K): PartialConfig[K] =>
+    layers.reduce<PartialConfig[K]>((found, layer) => layer[key] ?? found, undefined);
   const config: ResolverConfig = {
-    cacheDir: resolve(fromEnv.cacheDir ?? fromFile.cacheDir ?? input.cacheDir ?? DEFAULT_CACHE),
-    offline: fromEnv.offline ?? fromFile.offline ?? input.offline ?? false,
+    cacheDir: resolve(pick('cacheDir') ?? DEFAULT_CACHE),
+    offline: pick('offline') ?? false,
     bucket: {
       enabled: bucket.enabled ?? false,
       name: bucket.name ?? '',

@@ -11,6 +11,7 @@ export {
   type Credentials,
   configFromEnv,
   loadCredentials,
+  type PartialConfig,
   type ResolverConfig,
   readConfigFile,
   resolveConfig,

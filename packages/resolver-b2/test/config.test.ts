@@ -26,27 +26,84 @@ describe('configuration', () => {
     });
   });
 
-  it('reads flat JSON; the environment wins over the file, the file over code', () => {
+  it('one precedence: code > environment > file > defaults, setting by setting', () => {
     const dir = fresh('config');
     mkdirSync(dir);
     const file = join(dir, 'resolver.json');
     writeFileSync(
       file,
-      JSON.stringify({ cacheDir: '/from/file', bucket: { enabled: true, name: 'file-bucket', prefix: 'p/' } }),
+      JSON.stringify({
+        cacheDir: '/from/file',
+        offline: false,
+        bucket: { enabled: true, name: 'file-bucket', prefix: 'p/', region: 'file-region' },
+      }),
     );
+    // The file alone.
+    expect(resolveConfig({ configFile: file, env: {} })).toMatchObject({
+      cacheDir: '/from/file',
+      offline: false,
+      bucket: { name: 'file-bucket', prefix: 'p/', region: 'file-region' },
+    });
+    // The environment beats the file.
+    const env = {
+      CKPT_BUCKET_NAME: 'env-bucket',
+      CKPT_OFFLINE: 'true',
+      CKPT_CACHE_DIR: '/from/env',
+      CKPT_S3_REGION: 'env-region',
+    };
+    expect(resolveConfig({ configFile: file, env })).toMatchObject({
+      cacheDir: '/from/env',
+      offline: true,
+      bucket: { enabled: true, name: 'env-bucket', prefix: 'p/', region: 'env-region' },
+    });
+    // Code beats the environment, and an undefined code setting hides nothing.
     const config = resolveConfig({
       cacheDir: '/from/code',
-      bucket: { name: 'code-bucket', endpoint: 'https://s3.us-west-004.backblazeb2.com' },
+      offline: false,
+      bucket: { name: 'code-bucket', endpoint: 'https://s3.us-west-004.backblazeb2.com', region: undefined },
       configFile: file,
-      env: { CKPT_BUCKET_NAME: 'env-bucket', CKPT_OFFLINE: 'true' },
+      env,
     });
     expect(config).toEqual({
-      cacheDir: '/from/file',
-      offline: true,
-      bucket: { enabled: true, name: 'env-bucket', prefix: 'p/', endpoint: 'https://s3.us-west-004.backblazeb2.com' },
+      cacheDir: '/from/code',
+      offline: false,
+      bucket: {
+        enabled: true,
+        name: 'code-bucket',
+        prefix: 'p/',
+        endpoint: 'https://s3.us-west-004.backblazeb2.com',
+        region: 'env-region',
+      },
     });
-    expect(regionOf(config.bucket)).toBe('us-west-004');
     expect(resolveConfig({ env: { CKPT_RESOLVER_CONFIG: file } }).bucket.name).toBe('file-bucket');
+    // Settings a caller read from its own file rank with files: above CKPT_RESOLVER_CONFIG, below the environment.
+    const fileSettings = { cacheDir: '/from/cli-file', offline: true, bucket: { name: 'cli-bucket' } };
+    expect(resolveConfig({ fileSettings, configFile: file, env: {} })).toMatchObject({
+      cacheDir: '/from/cli-file',
+      offline: true,
+      bucket: { name: 'cli-bucket', prefix: 'p/' },
+    });
+    expect(resolveConfig({ fileSettings, env: { CKPT_OFFLINE: '0', CKPT_CACHE_DIR: '/from/env' } })).toMatchObject({
+      cacheDir: '/from/env',
+      offline: false,
+    });
+    expect(resolveConfig({ offline: true, fileSettings, env: { CKPT_OFFLINE: '0' } }).offline).toBe(true);
+    // Defaults last.
+    expect(resolveConfig({ env: {} })).toMatchObject({
+      offline: false,
+      bucket: { enabled: false, name: '', prefix: '' },
+    });
+  });
+
+  it('reads flat JSON with an endpoint; B2 regions come from the endpoint', () => {
+    const dir = fresh('config');
+    mkdirSync(dir);
+    const file = join(dir, 'resolver.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ bucket: { enabled: true, name: 'b', endpoint: 'https://s3.us-west-004.backblazeb2.com' } }),
+    );
+    expect(regionOf(resolveConfig({ configFile: file, env: {} }).bucket)).toBe('us-west-004');
   });
 
   it('refuses a bad file or an enabled bucket without a name', () => {

@@ -5,7 +5,7 @@
  * summary and the commands to explore the result.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '@ckpt/core';
@@ -24,6 +24,23 @@ export interface DemoOptions {
 }
 
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+/** The committed launcher that npm links as `node_modules/.bin/ckpt`. */
+const LAUNCHER = fileURLToPath(new URL('../../bin/ckpt.js', import.meta.url));
+
+/**
+ * How to run ckpt from the working folder, as printed for the user: `npx ckpt`
+ * only when npx will find this very CLI locally (so it never asks the registry
+ * for a package named `ckpt`), else `node <path to the launcher>`.
+ */
+export function ckptCommand(cwd = process.cwd()): string {
+  try {
+    if (realpathSync(join(cwd, 'node_modules', '.bin', 'ckpt')) === realpathSync(LAUNCHER)) return 'npx ckpt';
+  } catch {
+    // No local link: fall through to the launcher's path.
+  }
+  const path = relative(cwd, LAUNCHER);
+  return `node ${/\s/.test(path) ? JSON.stringify(path) : path}`;
+}
 
 function positive(text: string | undefined, fallback: number, flag: string): number {
   const n = text === undefined ? fallback : Number(text);
@@ -105,7 +122,8 @@ export async function demoCommand(ctx: Context, options: DemoOptions): Promise<v
     `  tracking     ${stats.metrics.points.toLocaleString('en-US')} metric points in ${relative(process.cwd(), join(folder, 'ckpt.db'))}; best val_loss ${formatMetric(m('val_loss')?.min)}, final val_acc ${formatMetric(m('val_accuracy')?.last)}`,
   );
   const config = relative(process.cwd(), join(folder, 'ckpt.config.yaml'));
-  const cli = `npx ckpt --config ${config}`;
+  const ckpt = ckptCommand();
+  const cli = `${ckpt} --config ${config}`;
   log('');
   log(c.bold('Explore the result'));
   for (const line of [
@@ -116,8 +134,8 @@ export async function demoCommand(ctx: Context, options: DemoOptions): Promise<v
     `${cli} metrics ${EXPERIMENT} --plot --metric val_loss`,
     `${cli} experiments`,
     `${cli} verify ${relative(process.cwd(), join(folder, 'checkpoints', EXPERIMENT))}`,
-    `npx ckpt inspect ${relative(process.cwd(), bestPt)}`,
-    `npx ckpt diff ${relative(process.cwd(), records[0]?.path ?? '')} ${relative(process.cwd(), records[records.length - 1]?.path ?? '')}`,
+    `${ckpt} inspect ${relative(process.cwd(), bestPt)}`,
+    `${ckpt} diff ${relative(process.cwd(), records[0]?.path ?? '')} ${relative(process.cwd(), records[records.length - 1]?.path ?? '')}`,
   ]) {
     log(`  ${c.cyan(line)}`);
   }

@@ -16,6 +16,12 @@ export function sumLine(digest: string, name: string): string {
   return `\\${digest}  ${escaped}`;
 }
 
+/** A name as `sha256sum -c` prints it: one with a newline gets a leading `\` and escapes, so each result stays one line. */
+export function checkedName(name: string): string {
+  if (!name.includes('\n')) return name;
+  return `\\${name.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`;
+}
+
 /** One line of a SUMS file: `<hex>  <name>`, `<hex> *<name>`, or the escaped form. */
 export function parseSumLine(line: string): { digest: string; name: string } | undefined {
   const escaped = line.startsWith('\\');
@@ -83,7 +89,7 @@ export async function checkCommand(ctx: Context, sumsFile: string, options: { qu
       if (r.status === 'OK' && options.quiet) continue;
       const label =
         r.status === 'OK' ? c.green('OK') : r.status === 'FAILED' ? c.red('FAILED') : c.red('FAILED open or read');
-      ctx.out.line(`${r.path}: ${label}`);
+      ctx.out.line(`${checkedName(r.path)}: ${label}`);
     }
     if (malformed > 0) ctx.out.warn(`${malformed} line${malformed > 1 ? 's are' : ' is'} improperly formatted`);
     if (missing > 0) ctx.out.warn(`${missing} listed file${missing > 1 ? 's' : ''} could not be read`);

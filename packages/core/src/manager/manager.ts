@@ -1157,7 +1157,8 @@ export class CheckpointManager {
     const latest = findLatest(records);
     return {
       experiment: this.#o.experiment,
-      model: this.#o.model,
+      // The folder's own word first: a reader that opened it without naming the model must not report the default.
+      model: latest?.model || index.model || this.#o.model,
       folder: this.folder,
       count: records.length,
       totalSize: records.reduce((sum, r) => sum + (r.status === 'missing' ? 0 : r.size), 0),
