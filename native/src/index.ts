@@ -31,6 +31,7 @@ export {
 } from './download.js';
 export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from './errors.js';
 export { TEMP_SUFFIX } from './js-impl.js';
+export { processAlive, processStartTime } from './lock.js';
 export type {
   FileLock,
   HashOptions,

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { describe, fromNodeError, NativeError, NativeErrorCode } from './errors.js';
-import { tryPidLock } from './lock.js';
+import { tryOwnerLock } from './lock.js';
 import type {
   HashOptions,
   Implementation,
@@ -343,5 +343,5 @@ export const jsImplementation: Implementation = {
   mapFile: (path: string, _options: MapOptions = {}) => new JsMapped(path),
   writeFileAtomic,
   crc32Many: async (buffers: readonly Uint8Array[]) => buffers.map((b) => crc32(b)),
-  tryLockFile: tryPidLock,
+  tryLockFile: tryOwnerLock,
 };

@@ -1,11 +1,15 @@
 /**
- * Inter-process locks. The native path uses `flock`, which the kernel
- * releases when the holder dies (SIGKILL included). The JavaScript fallback
- * creates `<path>.pid` exclusively and steals it only from a process on this
- * machine that no longer exists; all processes sharing a lock should use the
- * same path (they do unless one sets CKPT_NATIVE=js).
+ * Inter-process locks, one mechanism on both paths: the owner file
+ * `<path>.pid`, created exclusively and naming its holder (host, pid and the
+ * process's start time, so a reused pid is not mistaken for the holder).
+ * Whoever finds it may take it only from a process of this machine that no
+ * longer runs. The native path also holds `flock` on `<path>` first, which
+ * serialises native contenders; a process on the JavaScript fallback
+ * (CKPT_NATIVE=js, or no addon) and a native one still exclude each other
+ * through the owner file.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromNodeError, NativeError, NativeErrorCode } from './errors.js';
@@ -36,42 +40,39 @@ export class HeldLock implements FileLock {
   }
 }
 
-function processExists(pid: number): boolean {
+/** When a process started, in clock ticks since boot (Linux), or '0' where that cannot be read. */
+export function processStartTime(pid: number): string {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0';
+  } catch {
+    return '0';
   }
 }
 
-/** The JavaScript fallback of `tryLockFile`. */
-export function tryPidLock(path: string): FileLock | null {
-  const pidPath = `${path}.pid`;
-  const owner = JSON.stringify({ pid: process.pid, host: hostname() });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(pidPath, owner, { flag: 'wx' });
-      return new HeldLock(path, () => {
-        // Remove the file only while it is still ours.
-        if (readOwner(pidPath) === owner) rmSync(pidPath, { force: true });
-      });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fromNodeError(error, pidPath, 'lock');
-    }
-    const holder = readOwner(pidPath);
-    if (holder === undefined) continue; // released meanwhile
-    let parsed: { pid?: unknown; host?: unknown } = {};
-    try {
-      parsed = JSON.parse(holder);
-    } catch {
-      // A torn write by a dead process: treat as abandoned below.
-    }
-    const alive = typeof parsed.pid === 'number' && (parsed.host !== hostname() || processExists(parsed.pid));
-    if (alive) return null;
-    rmSync(pidPath, { force: true });
+/** True when a process with this pid runs and, where start times can be read, started at `started`. */
+export function processAlive(pid: number, started = '0'): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  return null;
+  return started === '0' || processStartTime(pid) === started;
+}
+
+const SELF = JSON.stringify({ host: hostname(), pid: process.pid, start: processStartTime(process.pid) });
+
+/** Whether the owner file's text names a holder that may still run (another machine's, or a live process here). */
+function ownerAlive(text: string): boolean {
+  let owner: { host?: unknown; pid?: unknown; start?: unknown } = {};
+  try {
+    owner = JSON.parse(text);
+  } catch {
+    return false; // a torn write by a process that died while creating it
+  }
+  if (typeof owner.pid !== 'number') return false;
+  if (owner.host !== hostname()) return true; // never take a lock from another machine
+  return processAlive(owner.pid, typeof owner.start === 'string' ? owner.start : '0');
 }
 
 function readOwner(pidPath: string): string | undefined {
@@ -80,6 +81,50 @@ function readOwner(pidPath: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Removes the owner file of a dead holder, whose text is `dead`. It is moved
+ * aside first (only one of several racing stealers can move it); if what was
+ * moved is not the dead holder's file (a racer already took the lock), it is
+ * linked back, never deleted.
+ */
+function stealFrom(pidPath: string, dead: string): void {
+  const aside = `${pidPath}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    renameSync(pidPath, aside);
+  } catch {
+    return; // gone already: another contender moved it
+  }
+  if (readOwner(aside) !== dead) {
+    try {
+      linkSync(aside, pidPath);
+    } catch {
+      // A third contender created a fresh file meanwhile; it holds the lock.
+    }
+  }
+  rmSync(aside, { force: true });
+}
+
+/** The owner-file lock on `path`, shared by both implementations: the holder, or null when another has it. */
+export function tryOwnerLock(path: string): FileLock | null {
+  const pidPath = `${path}.pid`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(pidPath, SELF, { flag: 'wx' });
+      return new HeldLock(path, () => {
+        // Remove the file only while it is still ours.
+        if (readOwner(pidPath) === SELF) rmSync(pidPath, { force: true });
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fromNodeError(error, pidPath, 'lock');
+    }
+    const holder = readOwner(pidPath);
+    if (holder === undefined) continue; // released meanwhile
+    if (ownerAlive(holder)) return null;
+    stealFrom(pidPath, holder);
+  }
+  return null;
 }
 
 /** Waits for the lock, polling with a growing delay, up to `timeoutMs`. */

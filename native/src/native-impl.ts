@@ -1,6 +1,6 @@
 import type { Binding } from './binding.js';
 import { fromBindingError } from './errors.js';
-import { HeldLock } from './lock.js';
+import { HeldLock, tryOwnerLock } from './lock.js';
 import type {
   FileLock,
   HashOptions,
@@ -188,8 +188,24 @@ export function nativeImplementation(binding: Binding): Implementation {
     mapFile: (path: string, options: MapOptions = {}): MappedFile =>
       new NativeMapped(binding, path, options.copy ?? false),
     tryLockFile: (path: string): FileLock | null => {
+      // flock serialises native processes; the owner file excludes JavaScript-fallback ones too.
       const inner = call(() => binding.tryLockFile(path));
-      return inner ? new HeldLock(path, () => inner.release()) : null;
+      if (!inner) return null;
+      let owner: FileLock | null;
+      try {
+        owner = tryOwnerLock(path);
+      } catch (error) {
+        inner.release();
+        throw error;
+      }
+      if (!owner) {
+        inner.release();
+        return null;
+      }
+      return new HeldLock(path, () => {
+        owner.release();
+        inner.release();
+      });
     },
     crc32Many: (buffers: readonly Uint8Array[]): Promise<number[]> => callAsync(() => binding.crc32Many([...buffers])),
     writeFileAtomic: (path: string, chunks: readonly Uint8Array[], options: WriteOptions = {}): Promise<WriteResult> =>

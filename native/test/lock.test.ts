@@ -1,5 +1,6 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import { implementations, scratchDir } from './helpers.js';
 
 const dir = scratchDir();
 const distIndex = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const lockModule = fileURLToPath(new URL('../dist/lock.js', import.meta.url));
 
 /** Starts a process holding the lock on `path` with `kind`'s implementation; resolves once it holds it. */
 async function holder(path: string, kind: 'native' | 'js'): Promise<ChildProcessByStdio<null, Readable, null>> {
@@ -67,6 +69,62 @@ describe.each(implementations)('file locks ($kind)', (impl) => {
       expect.objectContaining({ code: NativeErrorCode.NotFound }),
     );
   });
+});
+
+describe('the native and the JavaScript paths exclude each other', () => {
+  const kinds = implementations.map((impl) => impl.kind);
+  const pairs = kinds.flatMap((held) => kinds.map((tried) => [held, tried] as const));
+
+  it.each(pairs)('a %s holder excludes a %s contender, until it is killed', async (held, tried) => {
+    const path = join(dir, `cross-${held}-${tried}.lock`);
+    const child = await holder(path, held);
+    const contender = implementations.find((impl) => impl.kind === tried);
+    expect(contender?.tryLockFile(path)).toBeNull();
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const lock = contender?.tryLockFile(path);
+    expect(lock).not.toBeNull();
+    lock?.release();
+  });
+
+  it('racing processes of both kinds never hold the lock at once', async () => {
+    const path = join(dir, 'race.lock');
+    const counter = join(dir, 'race.count');
+    writeFileSync(counter, '0');
+    const rounds = 40;
+    // Each worker takes the lock, checks nobody else is inside, bumps a counter with a read-modify-write, leaves.
+    const script = (kind: string) => `
+      const fs = await import('node:fs');
+      const { getImplementation } = await import(${JSON.stringify(distIndex)});
+      const { waitForLock } = await import(${JSON.stringify(lockModule)});
+      const impl = getImplementation(${JSON.stringify(kind)});
+      const inside = ${JSON.stringify(`${path}.inside`)};
+      for (let i = 0; i < ${rounds}; i++) {
+        const lock = await waitForLock(impl.tryLockFile, ${JSON.stringify(path)}, { timeoutMs: 60000 });
+        fs.writeFileSync(inside, String(process.pid), { flag: 'wx' }); // throws EEXIST if another is inside
+        const n = Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8'));
+        await new Promise((r) => setTimeout(r, 1));
+        fs.writeFileSync(${JSON.stringify(counter)}, String(n + 1));
+        fs.rmSync(inside);
+        lock.release();
+      }`;
+    const workers = ['native', 'js', 'native', 'js'].filter((k) => kinds.includes(k as 'native' | 'js'));
+    const children = workers.map((kind) =>
+      spawn(process.execPath, ['--input-type=module', '-e', script(kind)], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    );
+    const results = await Promise.all(
+      children.map(async (c) => {
+        let stderr = '';
+        c.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        const [code] = await once(c, 'exit');
+        return { code, stderr };
+      }),
+    );
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    expect(Number(readFileSync(counter, 'utf8'))).toBe(rounds * workers.length);
+  }, 120_000);
 });
 
 it('lockFile uses the selected implementation', async () => {

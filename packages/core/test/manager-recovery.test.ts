@@ -207,20 +207,30 @@ describe('crashes and concurrent processes', () => {
     expect(interruptedWrites).toBeGreaterThan(2);
   }, 120_000);
 
-  it('two processes saving into one experiment at once keep every record', async () => {
-    const experiment = uniqueName('shared');
-    const workers = [0, 1].map(() =>
-      spawn(process.execPath, [child, root, experiment, 'count', '15'], { stdio: ['ignore', 'pipe', 'inherit'] }),
-    );
-    const codes = await Promise.all(workers.map(async (w) => (await once(w, 'exit'))[0]));
-    expect(codes).toEqual([0, 0]);
-    const { manager } = await openManager(root, { experiment });
-    const records = await manager.list();
-    expect(records).toHaveLength(30);
-    expect(new Set(records.map((r) => r.sequence)).size).toBe(30);
-    const byTag = (await manager.summary()).byTag;
-    expect(Object.values(byTag)).toEqual([15, 15]);
-    expect((await manager.verify()).every((r) => r.status === 'ok')).toBe(true);
-    expect(records.filter((r) => r.isLatest)).toHaveLength(1);
-  }, 60_000);
+  it.each([
+    ['two processes', ['native', 'native']],
+    ['a native and a JavaScript-fallback process', ['native', 'js']],
+  ])(
+    '%s saving into one experiment at once keep every record',
+    async (_, kinds) => {
+      const experiment = uniqueName('shared');
+      const workers = kinds.map((kind) =>
+        spawn(process.execPath, [child, root, experiment, 'count', '15'], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+          env: { ...process.env, CKPT_NATIVE: kind },
+        }),
+      );
+      const codes = await Promise.all(workers.map(async (w) => (await once(w, 'exit'))[0]));
+      expect(codes).toEqual([0, 0]);
+      const { manager } = await openManager(root, { experiment });
+      const records = await manager.list();
+      expect(records).toHaveLength(30);
+      expect(new Set(records.map((r) => r.sequence)).size).toBe(30);
+      const byTag = (await manager.summary()).byTag;
+      expect(Object.values(byTag)).toEqual([15, 15]);
+      expect((await manager.verify()).every((r) => r.status === 'ok')).toBe(true);
+      expect(records.filter((r) => r.isLatest)).toHaveLength(1);
+    },
+    60_000,
+  );
 });

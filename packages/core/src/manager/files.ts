@@ -4,14 +4,14 @@
  * a rename, so no reader ever sees a partial file under a final name.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { Sha256, sha256File, TEMP_SUFFIX } from '@ckpt/native';
+import { processAlive, processStartTime, Sha256, sha256File, TEMP_SUFFIX } from '@ckpt/native';
 import { IntegrityError } from '../errors.js';
 
 /** Where saves are written before they are committed, inside the experiment folder. */
@@ -19,18 +19,8 @@ export const STAGING_FOLDER = '.ckpt-staging';
 
 const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
 
-/** When a process started, in clock ticks since boot (Linux); tells a live pid from a reused one. */
-function startTime(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0';
-  } catch {
-    return '0';
-  }
-}
-
 /** This process, as `<host>-<pid>-<start time>`: the owner of its staging folder and save intents. */
-export const OWNER = `${host}-${process.pid}-${startTime(process.pid)}`;
+export const OWNER = `${host}-${process.pid}-${processStartTime(process.pid)}`;
 
 /** True when `owner` may still be running: another machine's, or a live process of this one started at that time. */
 export function ownerAlive(owner: string): boolean {
@@ -38,12 +28,7 @@ export function ownerAlive(owner: string): boolean {
   if (!match) return false;
   const [, ownerHost, pid, started] = match;
   if (ownerHost !== host) return true; // another machine: never take its work away
-  try {
-    process.kill(Number(pid), 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  return started === '0' || startTime(Number(pid)) === started;
+  return processAlive(Number(pid), started);
 }
 
 /** A fresh staging folder named after this process, so recovery knows whether its owner still runs. */
