@@ -122,7 +122,7 @@ describe('several processes on one database', () => {
       if (!fresh) await new Promise((resolve) => setTimeout(resolve, 150)); // the writers have the file open
       const start = Date.now() + 700; // every opener is loaded and spinning by then
       const openers = Array.from({ length: 8 }, () => run([database, fresh ? '1' : '4', String(start)], opener));
-      openers.forEach((o) => o.child.stdout.resume());
+      for (const o of openers) o.child.stdout.resume();
       const victim = writers[1];
       if (victim) setTimeout(() => victim.child.kill('SIGKILL'), 720);
       const codes = await Promise.all(openers.map(async (o) => (await once(o.child, 'exit'))[0]));
