@@ -110,14 +110,17 @@ describe('one precedence: flags > environment > config file > defaults', () => {
     writeFileSync(join(dir, 'ckpt.config.yaml'), yaml(true));
     expect(ckpt(['resolve', 'absent.pt'], { cwd: dir, env }).stderr).toMatch(offline);
     expect(ckpt(['resolve', 'absent.pt'], { cwd: dir, env: { ...env, CKPT_OFFLINE: '0' } }).stderr).toMatch(online);
+    // The bucket name: environment over file.
+    const renamed = ckpt(['resolve', 'absent.pt'], {
+      cwd: dir,
+      env: { ...env, CKPT_OFFLINE: '0', CKPT_BUCKET_NAME: 'from-env' },
+    });
+    expect(renamed.stderr).toMatch(/s3:\/\/from-env\/absent\.pt/);
   });
 
-  it('the cache folder and the bucket name: environment over file', () => {
+  it('the cache folder: environment over file', () => {
     const dir = scratch('cache-dir');
-    writeFileSync(
-      join(dir, 'ckpt.config.yaml'),
-      `resolver:\n  cacheDir: from-file\n  offline: true\n  bucket:\n    enabled: true\n    name: file-bucket\n`,
-    );
+    writeFileSync(join(dir, 'ckpt.config.yaml'), 'resolver:\n  cacheDir: from-file\n  offline: true\n');
     expect(ckpt(['cache', 'ls', '--json'], { cwd: dir }).json().folder).toBe(join(dir, 'from-file'));
     const env = { CKPT_CACHE_DIR: join(dir, 'from-env') };
     expect(ckpt(['cache', 'ls', '--json'], { cwd: dir, env }).json().folder).toBe(join(dir, 'from-env'));
