@@ -106,18 +106,34 @@ function stealFrom(pidPath: string, dead: string): void {
   rmSync(aside, { force: true });
 }
 
+/**
+ * Creates the owner file with its content already in it, or returns false when
+ * it exists. (Creating it empty and then writing would let a contender read it
+ * empty in between, take that for a dead holder's torn write, and steal it.)
+ */
+function createWhole(pidPath: string): boolean {
+  const draft = `${pidPath}.${randomBytes(6).toString('hex')}.new`;
+  try {
+    writeFileSync(draft, SELF, { flag: 'wx' });
+    linkSync(draft, pidPath); // atomic, and fails if the owner file exists
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw fromNodeError(error, pidPath, 'lock');
+  } finally {
+    rmSync(draft, { force: true });
+  }
+}
+
 /** The owner-file lock on `path`, shared by both implementations: the holder, or null when another has it. */
 export function tryOwnerLock(path: string): FileLock | null {
   const pidPath = `${path}.pid`;
   for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      writeFileSync(pidPath, SELF, { flag: 'wx' });
+    if (createWhole(pidPath)) {
       return new HeldLock(path, () => {
         // Remove the file only while it is still ours.
         if (readOwner(pidPath) === SELF) rmSync(pidPath, { force: true });
       });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fromNodeError(error, pidPath, 'lock');
     }
     const holder = readOwner(pidPath);
     if (holder === undefined) continue; // released meanwhile
