@@ -4,5 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
+    // Importing torch in a fresh Python takes seconds, more on a loaded machine.
+    hookTimeout: 60_000,
   },
 });
