@@ -89,17 +89,18 @@ describe('the index journal', () => {
     expect((await fresh(s).read()).checkpoints.map((r) => r.id)).toEqual(['r1', 'r2', 'r3']);
   });
 
-  it('refuses a damaged line in the middle, saying where', async () => {
+  it('sets a damaged line in the middle aside, saying where, and keeps the rest', async () => {
     const s = store();
     await s.update((index) => void index.checkpoints.push(record(1)));
     await s.update((index) => void index.checkpoints.push(record(2)));
     writeFileSync(s.journalPath, `garbage\n${readFileSync(s.journalPath, 'utf8')}`);
-    const error = await fresh(s)
-      .read()
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(FormatError);
-    expect((error as FormatError).message).toMatch(/line 1/);
-    expect((error as FormatError).path).toBe(s.journalPath);
+    const index = await fresh(s).read();
+    expect(index.checkpoints.map((r) => r.sequence)).toEqual([1, 2]);
+    expect(index.rejected).toEqual([{ where: `${s.journalPath}:1`, reason: 'the line is not JSON', entry: 'garbage' }]);
+    // Kept through compaction, so nothing in the folder is lost.
+    const again = fresh(s);
+    await again.compact();
+    expect((await fresh(again).read()).rejected).toHaveLength(1);
   });
 
   it('compacts by itself when the journal grows', async () => {

@@ -105,7 +105,7 @@ describe('recovery on open', () => {
     index.deleting = ['doomed.ckpt-test'];
     writeIndex(folder, index);
     const reopened = await openManager(root, { experiment });
-    expect(reopened.manager.recovery.removed.sort()).toEqual([dead, '.abc123.ckpt-tmp'].sort());
+    expect(reopened.manager.recovery.removed.sort()).toEqual([dead, '.abc123.ckpt-tmp', 'doomed.ckpt-test'].sort());
     expect(existsSync(join(folder, live))).toBe(true);
     expect(existsSync(join(folder, 'doomed.ckpt-test'))).toBe(false);
     await reopened.manager.close();

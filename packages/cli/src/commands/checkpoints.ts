@@ -30,6 +30,9 @@ export function parseSelector(text: string): Selector {
   return text;
 }
 
+/** Commands that only read open the experiment read-only: they never write or delete in it, recovery included. */
+const READ_ONLY: Partial<CheckpointManagerOptions> = { readOnly: true };
+
 async function withManager<T>(
   ctx: Context,
   target: string | undefined,
@@ -85,7 +88,7 @@ function metricFilter(text: string): ListFilter['metric'] {
 }
 
 export async function listCommand(ctx: Context, target: string | undefined, options: ListOptions): Promise<void> {
-  await withManager(ctx, target, {}, async (manager) => {
+  await withManager(ctx, target, READ_ONLY, async (manager) => {
     const filter: ListFilter = {
       ...(options.tag ? { tag: options.tag } : {}),
       ...(options.sort ? { sortBy: options.sort } : {}),
@@ -102,7 +105,7 @@ export async function listCommand(ctx: Context, target: string | undefined, opti
 }
 
 export async function showCommand(ctx: Context, selector: string, target: string | undefined): Promise<void> {
-  await withManager(ctx, target, {}, async (manager) => {
+  await withManager(ctx, target, READ_ONLY, async (manager) => {
     const record = await manager.get(parseSelector(selector));
     if (!record) throw new InvalidArgumentError(`no checkpoint ${selector} in ${manager.folder}`);
     const inspection = await manager.inspect({ id: record.id });
@@ -143,7 +146,7 @@ export async function compareCommand(
   options: { tensors?: boolean },
 ): Promise<void> {
   if (selectors.length < 2) throw new InvalidArgumentError('compare needs at least two checkpoints');
-  await withManager(ctx, target, {}, async (manager) => {
+  await withManager(ctx, target, READ_ONLY, async (manager) => {
     const comparison = await manager.compare(selectors.map(parseSelector), { tensors: options.tensors ?? false });
     ctx.out.result(comparison, () => {
       const { ids } = comparison;
@@ -190,7 +193,7 @@ export async function exportCommand(
   target: string | undefined,
   options: { format?: string },
 ): Promise<void> {
-  await withManager(ctx, target, {}, async (manager) => {
+  await withManager(ctx, target, READ_ONLY, async (manager) => {
     const result = await manager.export(
       parseSelector(selector),
       destination,
@@ -247,7 +250,10 @@ export async function pruneCommand(
   await withManager(
     ctx,
     target,
-    { retention: [keepBestPolicy(keepBest), keepLatestPolicy(keepLatest)] },
+    {
+      retention: [keepBestPolicy(keepBest), keepLatestPolicy(keepLatest)],
+      ...(options.dryRun ? READ_ONLY : {}),
+    },
     async (manager) => {
       const removed = options.dryRun ? await manager.retentionPlan() : await manager.applyRetention();
       ctx.out.result({ dryRun: options.dryRun ?? false, removed }, () => {
@@ -278,7 +284,7 @@ export async function protectCommand(
 }
 
 export async function summaryCommand(ctx: Context, target: string | undefined): Promise<void> {
-  await withManager(ctx, target, {}, async (manager) => {
+  await withManager(ctx, target, READ_ONLY, async (manager) => {
     const summary = await manager.summary();
     ctx.out.result(summary, () => {
       const { c } = ctx.out;
@@ -300,7 +306,7 @@ export async function summaryCommand(ctx: Context, target: string | undefined): 
 }
 
 export async function resumePointCommand(ctx: Context, target: string | undefined): Promise<void> {
-  await withManager(ctx, target, {}, async (manager) => {
+  await withManager(ctx, target, READ_ONLY, async (manager) => {
     const latest = await manager.latest();
     const resumable = latest && latest.status === 'ok' ? latest : undefined;
     const result = resumable
@@ -317,7 +323,7 @@ export async function resumePointCommand(ctx: Context, target: string | undefine
 }
 
 export async function verifyExperiment(ctx: Context, target: string | undefined): Promise<boolean> {
-  return withManager(ctx, target, {}, async (manager) => {
+  return withManager(ctx, target, READ_ONLY, async (manager) => {
     const results = await manager.verify('all');
     const ok = results.every((r) => r.status === 'ok');
     ctx.out.result({ experiment: manager.experiment, folder: manager.folder, ok, results }, () => {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -48,6 +48,8 @@ export function stagingOwnerAlive(name: string): boolean {
 export async function abandonedStagingDirs(folder: string): Promise<string[]> {
   let names: string[];
   try {
+    // Only a real folder: a link named like it may point anywhere, and what is in it gets removed.
+    if (!(await lstat(join(folder, STAGING_FOLDER))).isDirectory()) return [];
     names = await readdir(join(folder, STAGING_FOLDER));
   } catch {
     return [];

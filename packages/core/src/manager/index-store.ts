@@ -18,7 +18,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockFile, writeFileAtomic } from '@ckpt/native';
 import { FormatError } from '../errors.js';
-import { INDEX_VERSION, type IndexFile, type PendingSave, type StoredRecord } from './record.js';
+import { plainNameProblem, relativePathProblem } from './names.js';
+import { INDEX_VERSION, type IndexFile, type PendingSave, type RejectedEntry, type StoredRecord } from './record.js';
 
 export const LOCK_FILE = '.ckpt.lock';
 export const JOURNAL_SUFFIX = '.journal';
@@ -94,21 +95,21 @@ export class IndexStore {
       const lines = text.split('\n');
       const last = lines.pop() as string; // '' when the journal ends with a newline
       if (last !== '') torn = true; // a torn append: ignored
+      const journal = new Replay(index);
       for (const [i, line] of lines.entries()) {
         if (line === '') continue;
+        const where = `${this.journalPath}:${i + 1}`;
         let entry: Entry;
         try {
           entry = JSON.parse(line);
-        } catch (error) {
-          throw new FormatError(`the checkpoint journal has a damaged entry on line ${i + 1}`, {
-            path: this.journalPath,
-            expected: 'one JSON object per line',
-            cause: error,
-          });
+        } catch {
+          journal.reject(where, 'the line is not JSON', line);
+          continue;
         }
-        apply(index, entry, `${this.journalPath}:${i + 1}`);
+        journal.apply(entry, where);
         entries++;
       }
+      journal.finish();
     }
     const loaded = { index, key, ino: identity?.ino, entries, bytes, torn };
     if (identity) this.#cache = loaded;
@@ -284,46 +285,83 @@ function diff(before: Before, index: IndexFile, changes: Changes): Entry[] {
   return entries;
 }
 
-/** Applies one journal entry; each sets a value, so applying it twice changes nothing. */
-function apply(index: IndexFile, entry: Entry, where: string): void {
-  switch (entry?.op) {
-    case 'put': {
-      const record = checkRecord(entry.record, where);
-      const at = index.checkpoints.findIndex((r) => r.id === record.id);
-      if (at >= 0) index.checkpoints[at] = record;
-      else index.checkpoints.push(record);
-      index.pending = index.pending.filter((p) => p.record.id !== record.id);
-      index.nextSequence = Math.max(index.nextSequence, record.sequence + 1);
-      return;
+/**
+ * Replays journal entries onto an index. Each entry sets a value, so applying
+ * it twice changes nothing. Records are kept in maps while replaying, so the
+ * cost is linear in the journal's size, not in entries times records. An
+ * entry that fails its checks is set aside in `rejected`, and the rest of the
+ * journal still applies.
+ */
+class Replay {
+  readonly #records: Map<string, StoredRecord>;
+  readonly #pending: Map<string, PendingSave>;
+  readonly #deleting: Set<string>;
+
+  constructor(private readonly index: IndexFile) {
+    this.#records = new Map(index.checkpoints.map((r) => [r.id, r]));
+    this.#pending = new Map(index.pending.map((p) => [p.record.id, p]));
+    this.#deleting = new Set(index.deleting);
+  }
+
+  reject(where: string, reason: string, entry: unknown): void {
+    (this.index.rejected ??= []).push({ where, reason, entry });
+  }
+
+  apply(entry: Entry, where: string): void {
+    try {
+      this.#apply(entry, where);
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error;
+      this.reject(where, error.message, entry);
     }
-    case 'del':
-      index.checkpoints = index.checkpoints.filter((r) => r.id !== entry.id);
-      return;
-    case 'intent': {
-      const record = checkRecord(entry.save?.record, where);
-      index.pending = index.pending.filter((p) => p.record.id !== record.id);
-      index.pending.push({ owner: String(entry.save.owner), record });
-      index.nextSequence = Math.max(index.nextSequence, record.sequence + 1);
-      return;
+  }
+
+  #apply(entry: Entry, where: string): void {
+    switch (entry?.op) {
+      case 'put': {
+        const record = checkRecord(entry.record, where);
+        this.#records.set(record.id, record);
+        this.#pending.delete(record.id);
+        this.index.nextSequence = Math.max(this.index.nextSequence, record.sequence + 1);
+        return;
+      }
+      case 'del':
+        this.#records.delete(String(entry.id));
+        return;
+      case 'intent': {
+        const record = checkRecord(entry.save?.record, where);
+        this.#pending.delete(record.id); // re-inserted last, as the intent is the newest
+        this.#pending.set(record.id, { owner: String(entry.save.owner), record });
+        this.index.nextSequence = Math.max(this.index.nextSequence, record.sequence + 1);
+        return;
+      }
+      case 'abort':
+        this.#pending.delete(String(entry.id));
+        return;
+      case 'deleting': {
+        const add = Array.isArray(entry.add) ? entry.add : [];
+        const remove = Array.isArray(entry.remove) ? entry.remove : [];
+        for (const file of add) checkFile(file, where); // the whole entry is refused if one name is bad
+        for (const file of remove) this.#deleting.delete(String(file));
+        for (const file of add) this.#deleting.add(file);
+        return;
+      }
+      case 'meta':
+        if (entry.best !== undefined) this.index.best = checkBest(entry.best, where);
+        this.index.nextSequence = Math.max(this.index.nextSequence, Number(entry.nextSequence) || 1);
+        return;
+      default:
+        throw new FormatError(`unknown checkpoint journal entry ${JSON.stringify((entry as { op?: unknown })?.op)}`, {
+          path: where,
+        });
     }
-    case 'abort':
-      index.pending = index.pending.filter((p) => p.record.id !== entry.id);
-      return;
-    case 'deleting': {
-      const remove = new Set(entry.remove ?? []);
-      index.deleting = [...index.deleting.filter((f) => !remove.has(f))];
-      for (const file of entry.add ?? [])
-        if (!index.deleting.includes(file)) index.deleting.push(checkFile(file, where));
-      return;
-    }
-    case 'meta':
-      if (entry.best) index.best = entry.best;
-      index.nextSequence = Math.max(index.nextSequence, Number(entry.nextSequence) || 1);
-      return;
-    default:
-      throw new FormatError(`unknown checkpoint journal entry ${JSON.stringify((entry as { op?: unknown })?.op)}`, {
-        path: where,
-      });
+  }
+
+  /** Writes the maps back into the index's lists. */
+  finish(): void {
+    this.index.checkpoints = [...this.#records.values()];
+    this.index.pending = [...this.#pending.values()];
+    this.index.deleting = [...this.#deleting];
   }
 }
 
@@ -333,7 +371,7 @@ function keepNonFinite(_key: string, value: unknown): unknown {
 }
 
 function readMetrics(metrics: Record<string, unknown>): Record<string, number> {
-  const out: Record<string, number> = {};
+  const out: Record<string, number> = Object.create(null); // names come from the file: `__proto__` is a name
   for (const [name, value] of Object.entries(metrics)) {
     if (typeof value === 'number') out[name] = value;
     else if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') out[name] = Number(value);
@@ -368,33 +406,68 @@ export function parseIndex(text: string, path: string): IndexFile {
       found: String(value.version),
     });
   }
-  const checkpoints = value.checkpoints.map((record, i) => checkRecord(record, `${path} checkpoints[${i}]`));
-  const pending = (Array.isArray(value.pending) ? value.pending : []).map((p: unknown, i: number) => ({
+  const rejected: RejectedEntry[] = Array.isArray(value.rejected)
+    ? value.rejected.filter(isObject).map((r) => ({ where: String(r.where), reason: String(r.reason), entry: r.entry }))
+    : [];
+  /** Checks each entry on its own: a bad one is set aside, the others stay usable. */
+  const each = <T>(list: unknown, name: string, check: (entry: unknown, where: string) => T): T[] => {
+    const out: T[] = [];
+    for (const [i, entry] of (Array.isArray(list) ? list : []).entries()) {
+      const where = `${path} ${name}[${i}]`;
+      try {
+        out.push(check(entry, where));
+      } catch (error) {
+        if (!(error instanceof FormatError)) throw error;
+        rejected.push({ where, reason: error.message, entry });
+      }
+    }
+    return out;
+  };
+  const checkpoints = each(value.checkpoints, 'checkpoints', checkRecord);
+  const pending = each(value.pending, 'pending', (p, where) => ({
     owner: String((p as PendingSave)?.owner),
-    record: checkRecord((p as PendingSave)?.record, `${path} pending[${i}]`),
+    record: checkRecord((p as PendingSave)?.record, where),
   }));
+  const deleting = each(value.deleting, 'deleting', checkFile);
   const highest = [...checkpoints, ...pending.map((p) => p.record)].reduce((max, r) => Math.max(max, r.sequence), 0);
   return {
     version: INDEX_VERSION,
     experiment: String(value.experiment ?? ''),
     model: String(value.model ?? ''),
-    ...(isObject(value.best) ? { best: value.best as IndexFile['best'] } : {}),
+    ...(value.best !== undefined ? { best: checkBestOrUndefined(value.best) } : {}),
     nextSequence: Math.max(Number(value.nextSequence) || 1, highest + 1),
     checkpoints,
     pending,
-    deleting: Array.isArray(value.deleting)
-      ? value.deleting.filter((f): f is string => typeof f === 'string').map((f) => checkFile(f, path))
-      : [],
+    deleting,
+    ...(rejected.length > 0 ? { rejected } : {}),
   };
 }
 
-function checkFile(file: string, where: string): string {
-  if (typeof file !== 'string' || file.startsWith('/') || file.split('/').includes('..')) {
-    throw new FormatError(`bad checkpoint record: file ${JSON.stringify(file)} leaves the experiment folder`, {
-      path: where,
-    });
+/** How best is decided, as the index records it. */
+function checkBest(value: unknown, where: string): NonNullable<IndexFile['best']> {
+  if (!isObject(value) || (value.mode !== 'min' && value.mode !== 'max')) {
+    throw new FormatError('bad `best`: expected { monitor?, mode: "min" | "max" }', { path: where });
   }
-  return file;
+  return { ...(typeof value.monitor === 'string' ? { monitor: value.monitor } : {}), mode: value.mode };
+}
+
+function checkBestOrUndefined(value: unknown): IndexFile['best'] {
+  try {
+    return checkBest(value, '');
+  } catch {
+    return undefined;
+  }
+}
+
+function checkFile(file: unknown, where: string): string {
+  const problem = relativePathProblem(file);
+  if (problem) {
+    throw new FormatError(
+      `bad checkpoint record: file ${JSON.stringify(file)} ${problem}; it must name a file inside the experiment folder`,
+      { path: where },
+    );
+  }
+  return file as string;
 }
 
 function checkRecord(value: unknown, where: string): StoredRecord {
@@ -407,8 +480,10 @@ function checkRecord(value: unknown, where: string): StoredRecord {
   }
   if (typeof value.size !== 'number') fail('`size` is not a number');
   if (!isObject(value.metrics)) fail('`metrics` is not an object');
-  checkFile(value.file as string, where);
-  if (isObject(value.backup)) checkFile(value.backup.file as string, where);
+  const idProblem = plainNameProblem(value.id);
+  if (idProblem) fail(`id ${JSON.stringify(value.id)} ${idProblem}; an id becomes a file name`);
+  checkFile(value.file, where);
+  if (isObject(value.backup)) checkFile(value.backup.file, where);
   return {
     ...(value as unknown as StoredRecord),
     sequence: typeof value.sequence === 'number' ? value.sequence : 0,

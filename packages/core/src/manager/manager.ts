@@ -22,6 +22,7 @@ import { LRUCache } from 'lru-cache';
 import { convertCheckpoint } from '../convert.js';
 import {
   ConflictError,
+  FormatError,
   IntegrityError,
   InvalidArgumentError,
   NotFoundError,
@@ -31,6 +32,7 @@ import {
 import type { Inspection, SaveResult, StorageBackend } from '../storage.js';
 import { assertStateTree, type StateTree, type StateValue } from '../tree.js';
 import { type Comparison, compareConfigs, compareMetrics, compareTensors } from './compare.js';
+import { readablePath, writablePath } from './confine.js';
 import { copyVerified, gunzipFile, gzipFile, linkAtomically, makeStagingDir, OWNER } from './files.js';
 import { type Changes, IndexStore } from './index-store.js';
 import { type CheckpointManagerOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -108,6 +110,8 @@ export interface VerifyResult {
   expected: string;
   actual?: string;
   path: string;
+  /** Why the file was not read, when it was refused (a link that leads outside the experiment folder). */
+  problem?: string;
 }
 
 export interface ExportResult {
@@ -223,7 +227,7 @@ export class CheckpointManager {
       resolved.root,
       resolved.layout.folder({ experiment: resolved.experiment, model: resolved.model }),
     );
-    await mkdir(folder, { recursive: true });
+    if (!resolved.readOnly) await mkdir(folder, { recursive: true });
     const manager = new CheckpointManager(resolved, folder);
     await manager.#open();
     return manager;
@@ -235,6 +239,30 @@ export class CheckpointManager {
 
   get model(): string {
     return this.#o.model;
+  }
+
+  /** Reads the index and reports what recovery would do, changing nothing on disk. */
+  async #openReadOnly(): Promise<void> {
+    const index = structuredClone(await this.#store.read());
+    const report = await reconcile(index, this.#recoveryContext());
+    refreshFlags(index.checkpoints, this.#o.score);
+    this.#recovery = report;
+    this.#remember(index);
+    this.#warnAboutRecovery(report);
+  }
+
+  #recoveryContext() {
+    return {
+      folder: this.folder,
+      backend: this.#o.backend,
+      extensions: [this.extension],
+      reserved: this.#reservedNames(),
+      adoptOrphans: this.#o.adoptOrphans,
+      readOnly: this.#o.readOnly,
+      fsync: this.#o.fsync,
+      experiment: this.#o.experiment,
+      model: this.#o.model,
+    };
   }
 
   /** What reconciling the folder found and did when the manager opened. */
@@ -255,18 +283,10 @@ export class CheckpointManager {
   }
 
   async #open(): Promise<void> {
+    if (this.#o.readOnly) return this.#openReadOnly();
     const { index, result } = await this.#update(async (index, changes) => {
       changes.everything(); // reconciling edits statuses in place
-      const report = await reconcile(index, {
-        folder: this.folder,
-        backend: this.#o.backend,
-        extensions: [this.extension],
-        reserved: this.#reservedNames(),
-        adoptOrphans: this.#o.adoptOrphans,
-        fsync: this.#o.fsync,
-        experiment: this.#o.experiment,
-        model: this.#o.model,
-      });
+      const report = await reconcile(index, this.#recoveryContext());
       const previous = index.best;
       if (previous && (previous.monitor !== this.#o.best.monitor || previous.mode !== this.#o.best.mode)) {
         this.#o.warn(
@@ -279,11 +299,20 @@ export class CheckpointManager {
     });
     this.#recovery = result;
     this.#remember(index);
+    this.#warnAboutRecovery(result);
+    await this.#syncBestFile();
+    await this.#notifyTracker('startExperiment', (t) =>
+      t.startExperiment?.({ experiment: this.#o.experiment, model: this.#o.model }),
+    );
+    await this.#emit('experimentStart', { experiment: this.#o.experiment });
+  }
+
+  #warnAboutRecovery(result: RecoveryReport): void {
     const notable =
       result.rolledForward.length + result.dropped.length + result.missing.length + result.corrupted.length;
     if (notable > 0) {
       this.#o.warn(
-        `${this.#o.experiment}: recovered the index: ${JSON.stringify({
+        `${this.#o.experiment}: ${this.#o.readOnly ? 'found' : 'recovered the index'}: ${JSON.stringify({
           rolledForward: result.rolledForward,
           dropped: result.dropped,
           missing: result.missing,
@@ -291,16 +320,21 @@ export class CheckpointManager {
         })}`,
       );
     }
+    if (this.#o.readOnly && result.removed.length > 0) {
+      this.#o.warn(
+        `${this.#o.experiment}: opened read-only; a writer would remove ${result.removed.length} leftover(s): ${result.removed.slice(0, 3).join(', ')}`,
+      );
+    }
+    if (result.rejected.length > 0) {
+      this.#o.warn(
+        `${this.#o.experiment}: ${result.rejected.length} index entr${result.rejected.length === 1 ? 'y was' : 'ies were'} refused and set aside (the rest of the experiment is usable): ${result.rejected.slice(0, 3).join('; ')}`,
+      );
+    }
     if (result.orphans.length > 0) {
       this.#o.warn(
         `${this.#o.experiment}: ${result.orphans.length} checkpoint file(s) without a record (${result.orphans.slice(0, 3).join(', ')}); open with adoptOrphans to adopt them`,
       );
     }
-    await this.#syncBestFile();
-    await this.#notifyTracker('startExperiment', (t) =>
-      t.startExperiment?.({ experiment: this.#o.experiment, model: this.#o.model }),
-    );
-    await this.#emit('experimentStart', { experiment: this.#o.experiment });
   }
 
   #reservedNames(): Set<string> {
@@ -592,6 +626,11 @@ export class CheckpointManager {
   /** Flushes, then ends the experiment for hooks and the tracker. The manager cannot be used afterwards. */
   async close(status = 'completed'): Promise<void> {
     if (this.#closed) return;
+    if (this.#o.readOnly) {
+      this.#closed = true;
+      this.#store.close();
+      return;
+    }
     try {
       await this.flush();
       // Leave a complete checkpoint_metadata.json: fold the journal into it.
@@ -648,11 +687,27 @@ export class CheckpointManager {
     };
   }
 
+  /** The path to read a record's file through, confined to the experiment folder (FormatError when it escapes). */
+  #readable(file: string): string {
+    return readablePath(this.folder, file);
+  }
+
+  /** The path to write or delete a record's file at, confined to the experiment folder. */
+  #writable(file: string): string {
+    return writablePath(this.folder, file);
+  }
+
   /** A locked change of the index; if it fails, the cached index (possibly half-changed) is dropped. */
   async #update<T>(
     change: (index: IndexFile, changes: Changes) => Promise<T> | T,
     options?: { write?: boolean; flush?: boolean },
   ): Promise<{ index: IndexFile; result: T }> {
+    if (this.#o.readOnly) {
+      throw new InvalidArgumentError(`${this.#o.experiment} was opened read-only: nothing in it can be changed`, {
+        path: this.folder,
+        expected: 'a manager opened without `readOnly`',
+      });
+    }
     try {
       return await this.#store.update(change, options);
     } catch (error) {
@@ -777,14 +832,15 @@ export class CheckpointManager {
     copy: boolean,
   ): Promise<{ state: StateTree; metadata: Record<string, string> }> {
     const backend = this.#backendFor(record.format);
+    const path = this.#readable(record.file);
     if (!record.compression) {
-      const loaded = await backend.load(record.path, { copy });
+      const loaded = await backend.load(path, { copy });
       return { state: loaded.state, metadata: loaded.metadata };
     }
     const staging = await makeStagingDir(this.folder);
     try {
       const plain = join(staging, basename(record.file, '.gz'));
-      await gunzipFile(record.path, plain);
+      await gunzipFile(path, plain);
       const loaded = await backend.load(plain, { copy: true });
       return { state: loaded.state, metadata: loaded.metadata };
     } finally {
@@ -801,7 +857,7 @@ export class CheckpointManager {
     if (record.compression) {
       throw new UnsupportedError(`checkpoint ${record.id} is compressed: load it to see its tensors`);
     }
-    const inspection = await this.#backendFor(record.format).inspect(record.path);
+    const inspection = await this.#backendFor(record.format).inspect(this.#readable(record.file));
     this.#cache.set(key, inspection);
     return inspection;
   }
@@ -846,14 +902,22 @@ export class CheckpointManager {
   async #verifyOne(record: CheckpointRecord): Promise<VerifyResult> {
     await this.#emit('beforeIntegrityCheck', { experiment: this.#o.experiment, record: this.#info(record) });
     const result: VerifyResult = { id: record.id, status: 'ok', expected: record.sha256, path: record.path };
-    const info = await stat(record.path).catch(() => undefined);
-    if (!info) {
+    let path: string | undefined;
+    try {
+      path = this.#readable(record.file);
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error;
+      result.status = 'corrupted'; // refused: what it points to is not this checkpoint's file
+      result.problem = error.message;
+    }
+    const info = path === undefined ? undefined : await stat(path).catch(() => undefined);
+    if (path !== undefined && !info) {
       result.status = 'missing';
-    } else {
-      result.actual = await sha256File(record.path);
+    } else if (path !== undefined && info) {
+      result.actual = await sha256File(path);
       if (result.actual !== record.sha256 || info.size !== record.size) result.status = 'corrupted';
     }
-    if (result.status !== record.status) await this.#setStatus(record.id, result.status);
+    if (result.status !== record.status && !this.#o.readOnly) await this.#setStatus(record.id, result.status);
     await this.#emit('afterIntegrityCheck', {
       experiment: this.#o.experiment,
       record: this.#info(record),
@@ -993,8 +1057,14 @@ export class CheckpointManager {
     const out: CheckpointRecord[] = [];
     for (const stored of removed) {
       const record = this.#withPath(stored);
-      await rm(record.path, { force: true });
-      if (stored.backup) await rm(join(this.folder, stored.backup.file), { force: true });
+      for (const file of [stored.file, ...(stored.backup ? [stored.backup.file] : [])]) {
+        try {
+          await rm(this.#writable(file), { force: true });
+        } catch (error) {
+          if (!(error instanceof FormatError)) throw error;
+          this.#o.warn(`${this.#o.experiment}: ${error.message}`); // the record is gone; nothing outside is touched
+        }
+      }
       out.push(record);
       await this.#notifyTracker('removeCheckpoint', (t) => t.removeCheckpoint?.(this.#o.experiment, record.id));
       await this.#emit('afterDelete', { experiment: this.#o.experiment, record: this.#info(record), reason });
@@ -1013,7 +1083,7 @@ export class CheckpointManager {
           index.checkpoints.filter((r) => r.status === 'ok'),
           this.#o.score,
         );
-        if (best) await linkAtomically(join(this.folder, best.file), bestPath, this.#o.fsync);
+        if (best) await linkAtomically(this.#readable(best.file), bestPath, this.#o.fsync);
         else await rm(bestPath, { force: true });
       },
       { write: false },
@@ -1026,14 +1096,14 @@ export class CheckpointManager {
   async backup(selector: Selector): Promise<CheckpointRecord> {
     const record = await this.#record(selector, true);
     const file = `${this.#o.layout.backupFolder}/${record.file}`;
-    const destination = join(this.folder, file);
+    const destination = this.#writable(file);
     const emitted = await this.#emit('beforeBackup', {
       experiment: this.#o.experiment,
       record: this.#info(record),
       destination,
     });
     if (emitted?.vetoed) throw new VetoedError(emitted.vetoed.hook, emitted.vetoed.reason, `backing up ${record.id}`);
-    const { sha256 } = await copyVerified(record.path, destination, record.sha256, this.#o.fsync);
+    const { sha256 } = await copyVerified(this.#readable(record.file), destination, record.sha256, this.#o.fsync);
     const updated = await this.#change(record.id, (r) => {
       r.backup = { file, sha256, at: this.#o.now().toISOString() };
     });
@@ -1050,7 +1120,7 @@ export class CheckpointManager {
   async restore(selector: Selector): Promise<CheckpointRecord> {
     const record = await this.#record(selector, true);
     if (!record.backup) throw new NotFoundError(`checkpoint ${record.id} has no backup`, { path: record.path });
-    await copyVerified(join(this.folder, record.backup.file), record.path, record.sha256, this.#o.fsync);
+    await copyVerified(this.#readable(record.backup.file), this.#writable(record.file), record.sha256, this.#o.fsync);
     return this.#change(record.id, (r) => {
       r.status = 'ok';
     });
@@ -1075,7 +1145,8 @@ export class CheckpointManager {
     let files: ExportResult['files'];
     if (format === record.format) {
       const target = join(destination, record.file);
-      files = [{ path: target, ...(await copyVerified(record.path, target, record.sha256, this.#o.fsync)) }];
+      const source = this.#readable(record.file);
+      files = [{ path: target, ...(await copyVerified(source, target, record.sha256, this.#o.fsync)) }];
     } else {
       files = await this.#convert(record, destination, format);
     }
@@ -1109,12 +1180,13 @@ export class CheckpointManager {
     const to = registry.get(format);
     const ext = to.extensions.find((e) => !e.endsWith('.index.json')) ?? '';
     const target = join(destination, record.id + ext);
-    let source = record.path;
+    const stored = this.#readable(record.file);
+    let source = stored;
     const staging = record.compression ? await makeStagingDir(this.folder) : undefined;
     try {
       if (staging) {
         source = join(staging, basename(record.file, '.gz'));
-        await gunzipFile(record.path, source);
+        await gunzipFile(stored, source);
       }
       const converted = await convertCheckpoint(source, target, { registry, from: record.format, to: format });
       return converted.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));

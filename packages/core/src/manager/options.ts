@@ -62,6 +62,12 @@ export interface CheckpointManagerOptions {
   lockTimeoutMs?: number;
   /** Adopt checkpoint files found in the folder without a record (they must load; the digest is computed). */
   adoptOrphans?: boolean;
+  /**
+   * Open to read only: nothing in the folder is written or deleted. Recovery
+   * says what it would do (`recovery.removed` lists what a writer would remove)
+   * and changes nothing; saving, deleting and other changes are refused.
+   */
+  readOnly?: boolean;
   /** Where warnings go (default `process.emitWarning`). */
   warn?: (message: string) => void;
   /** The clock, for names and time-based policies (default `() => new Date()`). */
@@ -91,6 +97,7 @@ export interface ResolvedOptions {
   cache: { max: number; ttlMs: number };
   lockTimeoutMs: number;
   adoptOrphans: boolean;
+  readOnly: boolean;
   warn: (message: string) => void;
   now: () => Date;
 }
@@ -116,6 +123,7 @@ const KNOWN = new Set([
   'cache',
   'lockTimeoutMs',
   'adoptOrphans',
+  'readOnly',
   'warn',
   'now',
 ]);
@@ -237,6 +245,7 @@ export function resolveOptions(options: CheckpointManagerOptions): ResolvedOptio
     },
     lockTimeoutMs: positiveInteger(options.lockTimeoutMs, 30_000, 'lockTimeoutMs'),
     adoptOrphans: options.adoptOrphans ?? false,
+    readOnly: options.readOnly ?? false,
     warn: options.warn ?? ((message) => process.emitWarning(message, { code: 'CKPT_WARNING' })),
     now: options.now ?? (() => new Date()),
   };

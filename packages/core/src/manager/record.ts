@@ -73,4 +73,17 @@ export interface IndexFile {
   pending: PendingSave[];
   /** Files whose records were removed and which are being unlinked (finished on the next open). */
   deleting: string[];
+  /**
+   * Entries of the index or journal that failed their checks (a name that
+   * leaves the folder, a missing field): kept verbatim, so nothing is lost,
+   * but never used.
+   */
+  rejected?: RejectedEntry[];
+}
+
+/** An index or journal entry that was refused, where it was, and why. */
+export interface RejectedEntry {
+  where: string;
+  reason: string;
+  entry: unknown;
 }

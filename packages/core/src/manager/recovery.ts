@@ -2,10 +2,12 @@
  * Reconciling the index with the folder when a manager opens: what a crash,
  * a killed process or a person with `rm` may have left behind.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { sha256File, TEMP_SUFFIX } from '@ckpt/native';
+import { FormatError } from '../errors.js';
 import type { StorageBackend } from '../storage.js';
+import { readablePath, writablePath } from './confine.js';
 import { abandonedStagingDirs, ownerAlive } from './files.js';
 import type { IndexFile, PendingSave, StoredRecord } from './record.js';
 
@@ -18,12 +20,14 @@ export interface RecoveryReport {
   missing: string[];
   /** Records whose file has the wrong size. */
   corrupted: string[];
-  /** Temporaries and abandoned staging folders removed. */
+  /** Temporaries, abandoned staging folders and unfinished deletions removed (read-only: that a writer would remove). */
   removed: string[];
   /** Checkpoint-like files without a record (see `adoptOrphans`). */
   orphans: string[];
   /** Orphans adopted, with a digest computed now. */
   adopted: string[];
+  /** Index or journal entries refused by their checks (`where: why`), kept in the index's `rejected` list. */
+  rejected: string[];
 }
 
 export interface RecoveryContext {
@@ -34,6 +38,8 @@ export interface RecoveryContext {
   /** Names in the folder that are not checkpoints (index, best file, sidecars). */
   reserved: Set<string>;
   adoptOrphans: boolean;
+  /** Change nothing on disk: report what a writer would remove. */
+  readOnly: boolean;
   fsync: boolean;
   experiment: string;
   model: string;
@@ -49,34 +55,43 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
     removed: [],
     orphans: [],
     adopted: [],
+    rejected: (index.rejected ?? []).map((r) => `${r.where}: ${r.reason}`),
   };
   const { folder } = context;
-  await settlePending(index, context, report);
+  const remove = async (path: string, what: string, options: { recursive?: boolean } = {}) => {
+    report.removed.push(what);
+    if (!context.readOnly) await rm(path, { force: true, ...options });
+  };
+  if (!context.readOnly) await settlePending(index, context, report);
   for (const record of index.checkpoints) await checkFilePresent(record, context, report);
 
-  for (const file of index.deleting) await rm(join(folder, file), { force: true });
-  index.deleting = [];
+  for (const file of index.deleting) {
+    try {
+      await remove(writablePath(folder, file), file);
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error;
+      report.rejected.push(`deleting ${file}: ${error.message}`);
+    }
+  }
+  if (!context.readOnly) index.deleting = [];
 
   for (const dir of await abandonedStagingDirs(folder)) {
-    await rm(dir, { recursive: true, force: true });
-    report.removed.push(relative(folder, dir));
+    await remove(dir, relative(folder, dir), { recursive: true });
   }
 
   const names = await readdir(folder);
   for (const name of names) {
-    if (name.endsWith(TEMP_SUFFIX)) {
-      await rm(join(folder, name), { force: true });
-      report.removed.push(name);
-    }
+    if (name.endsWith(TEMP_SUFFIX)) await remove(join(folder, name), name); // a link is removed, not its target
   }
 
   const known = new Set([...index.checkpoints, ...index.pending.map((p) => p.record)].map((r) => r.file));
   for (const name of names.sort()) {
     if (known.has(name) || context.reserved.has(name) || name.startsWith('.')) continue;
     if (!context.extensions.some((ext) => name.endsWith(ext))) continue;
+    if (!(await lstat(join(folder, name)).catch(() => undefined))?.isFile()) continue; // links are never adopted
     report.orphans.push(name);
   }
-  if (context.adoptOrphans) await adopt(index, context, report);
+  if (context.adoptOrphans && !context.readOnly) await adopt(index, context, report);
   return report;
 }
 
@@ -94,7 +109,14 @@ async function settlePending(index: IndexFile, context: RecoveryContext, report:
       continue;
     }
     const { record } = save;
-    const path = join(context.folder, record.file);
+    let path: string;
+    try {
+      path = readablePath(context.folder, record.file);
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error;
+      report.dropped.push(record.id); // its file leads outside the folder: never committed
+      continue;
+    }
     const info = await stat(path).catch(() => undefined);
     const readable =
       info !== undefined && (record.compression !== undefined || (await inspects(context.backend, path)));
@@ -119,7 +141,16 @@ async function inspects(backend: StorageBackend, path: string): Promise<boolean>
 
 /** Marks missing and wrong-sized files (a full digest check is `verify`'s job). */
 async function checkFilePresent(record: StoredRecord, context: RecoveryContext, report: RecoveryReport): Promise<void> {
-  const info = await stat(join(context.folder, record.file)).catch(() => undefined);
+  let path: string;
+  try {
+    path = readablePath(context.folder, record.file);
+  } catch (error) {
+    if (!(error instanceof FormatError)) throw error;
+    if (record.status !== 'corrupted') report.corrupted.push(record.id); // a link that leads outside
+    record.status = 'corrupted';
+    return;
+  }
+  const info = await stat(path).catch(() => undefined);
   if (!info) {
     if (record.status !== 'missing') report.missing.push(record.id);
     record.status = 'missing';

@@ -1,0 +1,70 @@
+/**
+ * Every file the manager reads, writes or deletes for a record stays inside
+ * the real experiment folder. A record's file comes from the index, which may
+ * come from someone else, and the folder may hold symbolic links: a link to a
+ * folder outside must not turn a delete in here into a delete out there, and
+ * a link to `/etc/passwd` must not be verified, exported or backed up.
+ */
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { FormatError } from '../errors.js';
+
+function isInside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync.native(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR')
+      return undefined;
+    throw error;
+  }
+}
+
+function outside(folder: string, file: string, real: string): FormatError {
+  return new FormatError(
+    `${file} leads outside the experiment folder ${folder} (to ${real}, through a symbolic link): refused, nothing outside the folder is read, written or deleted`,
+    { path: join(folder, file), found: real, expected: `a file inside ${folder}` },
+  );
+}
+
+/**
+ * The path to read `file` (relative to `folder`) through: its real path when it
+ * exists, which must be inside the real folder; else the joined path, whose
+ * nearest existing folder must be inside (the caller then sees the file missing).
+ */
+export function readablePath(folder: string, file: string): string {
+  const root = realpathSync.native(folder);
+  const full = join(folder, file);
+  const real = realpathOrUndefined(full);
+  if (real !== undefined) {
+    if (!isInside(root, real)) throw outside(folder, file, real);
+    return real;
+  }
+  return writablePath(folder, file);
+}
+
+/**
+ * The path to create, replace or delete `file` at: its folder's real path
+ * (which must be inside the real experiment folder) joined with its own name.
+ * A link in the last place is itself deleted or replaced, never what it points to.
+ */
+export function writablePath(folder: string, file: string): string {
+  const root = realpathSync.native(folder);
+  const full = join(folder, file);
+  let parent = dirname(full);
+  let rest = basename(full);
+  // The nearest folder that exists decides where the path really goes.
+  for (;;) {
+    const real = realpathOrUndefined(parent);
+    if (real !== undefined) {
+      if (!isInside(root, real)) throw outside(folder, file, join(real, rest));
+      return join(real, rest);
+    }
+    if (dirname(parent) === parent || relative(folder, parent).startsWith('..')) return full;
+    rest = join(basename(parent), rest);
+    parent = dirname(parent);
+  }
+}
