@@ -65,7 +65,7 @@ describe.skipIf(skipPython)('real-world checkpoint files', () => {
       const { state } = await load(file.local);
       if (file.local.endsWith('.safetensors')) {
         // safetensors is flat: compare name by name.
-        const pairs = (want?.ok as { __dict__: Array<[string, unknown]> }).__dict__;
+        const pairs = (want?.ok as { __dict__: Array<[string, unknown]> } | undefined)?.__dict__ ?? [];
         const flat = Object.fromEntries(flattenTensors(state));
         expect(Object.keys(flat).sort(), file.path).toEqual(pairs.map(([name]) => name).sort());
         for (const [name, w] of pairs) expectMatchesManifest(flat[name] as StateValue, w, `${file.path}:${name}`);

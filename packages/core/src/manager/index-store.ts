@@ -304,7 +304,8 @@ class Replay {
   }
 
   reject(where: string, reason: string, entry: unknown): void {
-    (this.index.rejected ??= []).push({ where, reason, entry });
+    this.index.rejected ??= [];
+    this.index.rejected.push({ where, reason, entry });
   }
 
   apply(entry: Entry, where: string): void {
