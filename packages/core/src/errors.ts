@@ -12,6 +12,7 @@ export const ErrorCode = {
   Conflict: 'CKPT_CONFLICT',
   Vetoed: 'CKPT_VETOED',
   Program: 'CKPT_PROGRAM',
+  Limit: 'CKPT_LIMIT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -64,6 +65,18 @@ export class ProgramError extends CkptError {
   override name = 'ProgramError';
   constructor(message: string, details: CkptErrorDetails = {}) {
     super(ErrorCode.Program, message, details);
+  }
+}
+
+/**
+ * A file or folder asks for more than a budget allows (objects decoded, nesting
+ * depth, tree size): refused before memory or time run away. The message names
+ * the budget and how to raise it for a file you trust.
+ */
+export class LimitError extends CkptError {
+  override name = 'LimitError';
+  constructor(message: string, details: CkptErrorDetails = {}) {
+    super(ErrorCode.Limit, message, details);
   }
 }
 

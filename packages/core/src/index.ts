@@ -25,6 +25,7 @@ export {
   IntegrityError,
   InvalidArgumentError,
   isCkptError,
+  LimitError,
   NativeError,
   NativeErrorCode,
   NotFoundError,
@@ -42,6 +43,7 @@ export {
   f32ToF16,
   isEncodedFloat,
 } from './float.js';
+export { LIMITS } from './limits.js';
 export { type Comparison, compareTensors, type TensorDifference } from './manager/compare.js';
 export {
   compactStamp,
@@ -131,6 +133,7 @@ export {
   childrenOf,
   flattenTensors,
   forEachTensor,
+  getEntry,
   isFlatTensorRecord,
   isPlainObject,
   joinPath,
@@ -140,6 +143,7 @@ export {
   type StateObject,
   type StateTree,
   type StateValue,
+  setEntry,
   Tuple,
   unflatten,
 } from './tree.js';

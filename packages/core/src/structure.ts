@@ -10,6 +10,7 @@
  * `$object` (entry pairs, for records whose keys start with `$`).
  */
 import { FormatError } from './errors.js';
+import { LIMITS, limitExceeded } from './limits.js';
 import { isTensor, type Tensor } from './tensor.js';
 import {
   flattenTensors,
@@ -19,6 +20,7 @@ import {
   type StateObject,
   type StateTree,
   type StateValue,
+  setEntry,
   Tuple,
 } from './tree.js';
 
@@ -72,7 +74,7 @@ function encode(value: StateValue, path: string): JsonValue {
 
 /** Rebuilds the tree from a structure, taking tensors by name from `lookup`. */
 export function joinTree(structure: JsonValue, lookup: (name: string) => Tensor | undefined): StateTree {
-  const tree = decode(structure, lookup);
+  const tree = decode(structure, lookup, 0);
   if (!isPlainObject(tree)) throw new FormatError('the stored structure is not a record at the top');
   return tree;
 }
@@ -103,8 +105,8 @@ function pairs(value: JsonValue | undefined, tag: string): Array<[JsonValue, Jso
   return value as Array<[JsonValue, JsonValue]>;
 }
 
-function decodeKey(value: JsonValue): StateKey {
-  const decoded = decode(value, () => undefined);
+function decodeKey(value: JsonValue, depth: number): StateKey {
+  const decoded = decode(value, () => undefined, depth);
   if (
     decoded === null ||
     typeof decoded === 'string' ||
@@ -118,9 +120,12 @@ function decodeKey(value: JsonValue): StateKey {
   throw bad('a Map key must be a string, number, bigint, boolean, null or tuple');
 }
 
-function decode(value: JsonValue, lookup: (name: string) => Tensor | undefined): StateValue {
+// Recursive, but bounded: the structure comes from a file, and past LIMITS.depth levels it is refused.
+function decode(value: JsonValue, lookup: (name: string) => Tensor | undefined, depth: number): StateValue {
   if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => decode(v, lookup));
+  if (depth > LIMITS.depth) throw limitExceeded('the stored structure nests too deep', 'depth', 'CKPT_MAX_DEPTH');
+  const inside = (v: JsonValue) => decode(v, lookup, depth + 1);
+  if (Array.isArray(value)) return value.map(inside);
   const keys = Object.keys(value);
   const tag = keys.length === 1 ? keys[0] : undefined;
   const inner = tag === undefined ? undefined : value[tag];
@@ -144,24 +149,25 @@ function decode(value: JsonValue, lookup: (name: string) => Tensor | undefined):
       return undefined;
     case '$tuple':
       if (!Array.isArray(inner)) throw bad('$tuple must be a list');
-      return Tuple.of(...inner.map((v) => decode(v, lookup)));
+      return Tuple.fromItems(inner.map(inside));
     case '$set':
       if (!Array.isArray(inner)) throw bad('$set must be a list');
-      return new Set(inner.map((v) => decode(v, lookup)));
+      return new Set(inner.map(inside));
     case '$map':
-      return new Map(pairs(inner, '$map').map(([k, v]) => [decodeKey(k), decode(v, lookup)]));
+      return new Map(pairs(inner, '$map').map(([k, v]) => [decodeKey(k, depth + 1), inside(v)]));
     case '$object': {
+      // Keys come from the file: `__proto__` must stay an ordinary key.
       const out: StateObject = {};
       for (const [k, v] of pairs(inner, '$object')) {
         if (typeof k !== 'string') throw bad('$object keys must be strings');
-        out[k] = decode(v, lookup);
+        setEntry(out, k, inside(v));
       }
       return out;
     }
     default: {
       if (keys.some((k) => k.startsWith('$'))) throw bad(`unknown tag in ${JSON.stringify(keys)}`);
       const out: StateObject = {};
-      for (const k of keys) out[k] = decode(value[k] as JsonValue, lookup);
+      for (const k of keys) setEntry(out, k, inside(value[k] as JsonValue));
       return out;
     }
   }

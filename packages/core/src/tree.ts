@@ -1,4 +1,5 @@
 import { ConflictError, InvalidArgumentError } from './errors.js';
+import { LIMITS, limitExceeded } from './limits.js';
 import { isTensor, type Tensor } from './tensor.js';
 
 /**
@@ -7,8 +8,13 @@ import { isTensor, type Tensor } from './tensor.js';
  */
 export class Tuple<T = StateValue> extends Array<T> {
   static override of<T>(...items: T[]): Tuple<T> {
+    return Tuple.fromItems(items);
+  }
+
+  /** A tuple of `items`, of any length (spreading a long list into arguments overflows the stack). */
+  static fromItems<T>(items: readonly T[]): Tuple<T> {
     const t = new Tuple<T>();
-    t.push(...items);
+    for (const item of items) t.push(item);
     return t;
   }
 }
@@ -73,18 +79,29 @@ export function joinPath(path: string, key: StateKey, separator = '.'): string {
 export function flattenTensors(tree: StateValue, separator = '.'): Array<[string, Tensor]> {
   const out: Array<[string, Tensor]> = [];
   const seen = new Set<string>();
-  const walk = (value: StateValue, path: string): void => {
+  // An explicit stack, not recursion: decoded data may nest deeper than the call stack, and a branch shared
+  // many times (a pickle's memo) is walked each time, so visits are counted against a budget.
+  const stack: Array<[StateValue, string]> = [[tree, '']];
+  let visits = 0;
+  while (stack.length > 0) {
+    const [value, path] = stack.pop() as [StateValue, string];
+    if (++visits > LIMITS.treeNodes)
+      throw limitExceeded('the state tree has too many nodes to walk', 'treeNodes', 'CKPT_MAX_TREE_NODES');
     if (isTensor(value)) {
       if (seen.has(path)) {
         throw new ConflictError(`two tensors flatten to the same name ${JSON.stringify(path)}`, { found: path });
       }
       seen.add(path);
       out.push([path, value]);
-      return;
+      continue;
     }
-    for (const [key, child] of childrenOf(value) ?? []) walk(child, joinPath(path, key, separator));
-  };
-  walk(tree, '');
+    const children = childrenOf(value);
+    if (!children) continue;
+    for (let i = children.length - 1; i >= 0; i--) {
+      const [key, child] = children[i] as [StateKey, StateValue];
+      stack.push([child, joinPath(path, key, separator)]);
+    }
+  }
   return out;
 }
 
@@ -94,6 +111,7 @@ export function flattenTensors(tree: StateValue, separator = '.'): Array<[string
  * A path that is both a leaf and a branch is a ConflictError.
  */
 export function unflatten(entries: Iterable<[string, StateValue]>, separator = '.'): StateObject {
+  // Names come from files: `__proto__.polluted` must stay two ordinary keys (setEntry, getEntry).
   const root: StateObject = {};
   for (const [path, value] of entries) {
     const segments = path.split(separator);
@@ -101,13 +119,13 @@ export function unflatten(entries: Iterable<[string, StateValue]>, separator = '
     for (const [i, segment] of segments.entries()) {
       if (i === segments.length - 1) {
         if (Object.hasOwn(node, segment)) throw new ConflictError(`path ${JSON.stringify(path)} is set twice`);
-        node[segment] = value;
+        setEntry(node, segment, value);
         break;
       }
-      const next = node[segment];
+      const next = getEntry(node, segment);
       if (next === undefined) {
         const branch: StateObject = {};
-        node[segment] = branch;
+        setEntry(node, segment, branch);
         node = branch;
       } else if (isPlainObject(next) && !isTensor(next)) {
         node = next;
@@ -117,6 +135,21 @@ export function unflatten(entries: Iterable<[string, StateValue]>, separator = '
     }
   }
   return root;
+}
+
+/**
+ * Sets `object[key]` as an own property, whatever the key: a key from a file
+ * such as `__proto__` stays an ordinary key and never changes the object's
+ * prototype. State trees keep Object.prototype, so a loaded tree equals the
+ * saved one, even strictly.
+ */
+export function setEntry(object: object, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** `object[key]` only when it is the object's own property (`__proto__` of `{}` is not an entry). */
+export function getEntry<T>(object: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
 }
 
 /** True for a record whose every value is a tensor: a plain state dict. */
@@ -133,7 +166,7 @@ export function forEachTensor(tree: StateValue, visit: (tensor: Tensor, path: st
 export function mapTensors(tree: StateValue, map: (tensor: Tensor, path: string) => Tensor, path = ''): StateValue {
   const join = (key: StateKey) => joinPath(path, key);
   if (isTensor(tree)) return map(tree, path);
-  if (tree instanceof Tuple) return Tuple.of(...tree.map((v, i) => mapTensors(v, map, join(i))));
+  if (tree instanceof Tuple) return Tuple.fromItems(tree.map((v, i) => mapTensors(v, map, join(i))));
   if (Array.isArray(tree)) return tree.map((v, i) => mapTensors(v, map, join(i)));
   if (tree instanceof Map) {
     return new Map([...tree].map(([k, v]) => [k, mapTensors(v, map, join(k))] as [StateKey, StateValue]));

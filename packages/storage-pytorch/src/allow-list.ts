@@ -370,7 +370,7 @@ function genericClass(fullName: string): GlobalHandler {
     const [first] = args;
     if (first instanceof PyDict && args.length === 1)
       for (const [k, v] of first.entries.values()) instance.dict.set(k, v, fail);
-    else instance.args.push(...args);
+    else for (const arg of args) instance.args.push(arg);
     return instance;
   };
   return { call: make, create: make };

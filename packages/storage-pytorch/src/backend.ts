@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import {
   childrenOf,
   FormatError,
+  getEntry,
   type Inspection,
   isPlainObject,
   isTensor,
@@ -13,6 +14,7 @@ import {
   type StateTree,
   type StateValue,
   type StorageBackend,
+  setEntry,
   type Tensor,
   type TensorInfo,
 } from '@ckpt/core';
@@ -73,10 +75,11 @@ async function loadSharded(path: string, options: TorchLoadOptions): Promise<Loa
   }
   const state: StateTree = {};
   for (const [name, file] of weightMap) {
-    const value = shards.get(file)?.[name];
+    const shard = shards.get(file);
+    const value = shard && getEntry(shard, name); // names come from the index: `__proto__` is a name
     if (!isTensor(value))
       throw new FormatError(`shard index puts ${JSON.stringify(name)} in ${file}, which does not hold it`, { path });
-    state[name] = value;
+    setEntry(state, name, value);
   }
   return { state, metadata: {}, format: 'pytorch', zeroCopy };
 }

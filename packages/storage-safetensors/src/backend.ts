@@ -47,7 +47,7 @@ const ALIASES_KEY = 'ckpt.aliases';
 const RESERVED_PREFIX = 'ckpt.';
 
 function userMetadata(options: SafetensorsSaveOptions): Record<string, string> {
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, string> = Object.create(null); // any key is a key, `__proto__` included
   if (options.format !== false) metadata.format = options.format ?? 'pt';
   for (const [key, value] of Object.entries(options.metadata ?? {})) {
     if (key.startsWith(RESERVED_PREFIX)) {
@@ -81,7 +81,7 @@ async function save(path: string, state: StateTree, options: SafetensorsSaveOpti
   const split = flat ? undefined : splitTree(state);
   const entries: Array<[string, Tensor]> = split ? split.tensors : Object.entries(state as Record<string, Tensor>);
   const { unique, aliases } = resolveSharedTensors(entries, options.tiedWeights ?? 'error');
-  const internal: Record<string, string> = {};
+  const internal: Record<string, string> = Object.create(null);
   if (split) internal[STRUCTURE_KEY] = JSON.stringify(split.structure);
   if (Object.keys(aliases).length > 0) internal[ALIASES_KEY] = JSON.stringify(aliases);
 

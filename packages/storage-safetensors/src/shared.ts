@@ -78,7 +78,7 @@ export function resolveSharedTensors(entries: ReadonlyArray<[string, Tensor]>, m
       { found: described },
     );
   }
-  const aliases: Record<string, string> = {};
+  const aliases: Record<string, string> = Object.create(null); // a tensor may be named `__proto__`
   for (const group of groups) {
     const [kept, ...dropped] = group.map((p) => p.name).sort(compareUtf8);
     for (const name of dropped) aliases[name] = kept as string;

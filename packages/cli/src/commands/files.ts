@@ -74,6 +74,7 @@ export async function verifyFile(ctx: Context, file: string, options: { sha256?:
   const path = mustExist(file);
   const backend = await ctx.registry.resolve(path);
   let problem: string | undefined;
+  let code: string | undefined;
   let tensors = 0;
   try {
     const loaded = await backend.load(path);
@@ -81,6 +82,7 @@ export async function verifyFile(ctx: Context, file: string, options: { sha256?:
   } catch (error) {
     if (!(error instanceof CkptError)) throw error;
     problem = error.message;
+    code = error.code;
   }
   const inspection = problem ? undefined : await backend.inspect(path);
   const files = inspection?.files ?? [path];
@@ -91,11 +93,19 @@ export async function verifyFile(ctx: Context, file: string, options: { sha256?:
   }
   const ok = problem === undefined;
   ctx.out.result(
-    { path, format: backend.name, ok, tensors, files: files.map((f, i) => ({ path: f, sha256: digests[i] })), problem },
+    {
+      path,
+      format: backend.name,
+      ok,
+      tensors,
+      files: files.map((f, i) => ({ path: f, sha256: digests[i] })),
+      problem,
+      ...(code ? { code } : {}),
+    },
     () => {
       const { c } = ctx.out;
       if (ok) ctx.out.line(`${c.green('OK')}  ${path}  (${backend.name}, ${tensors} tensors, sha256 ${digests[0]})`);
-      else ctx.out.line(`${c.red('FAILED')}  ${path}: ${problem}`);
+      else ctx.out.line(`${c.red('FAILED')}  ${path}: ${problem}${code ? ` [${code}]` : ''}`);
     },
   );
   return ok;

@@ -94,7 +94,8 @@ function difference(a: Tensor, b: Tensor): TensorDifference {
 export function compareTensors(base: StateTree, other: StateTree): Record<string, TensorDifference> {
   const a = new Map(flattenTensors(base));
   const b = new Map(flattenTensors(other));
-  const out: Record<string, TensorDifference> = {};
+  // Null prototype: tensor names come from files, and a tensor named `__proto__` must be listed like any other.
+  const out: Record<string, TensorDifference> = Object.create(null);
   for (const [name, tensor] of a) {
     const peer = b.get(name);
     out[name] = peer ? difference(tensor, peer) : { status: 'missing', detail: 'only in the first checkpoint' };

@@ -1221,7 +1221,7 @@ export class CheckpointManager {
   async summary(): Promise<Summary> {
     const index = await this.#index(true);
     const records = index.checkpoints;
-    const byTag: Record<string, number> = {};
+    const byTag: Record<string, number> = Object.create(null); // tags come from the index
     for (const r of records) for (const t of r.tags) byTag[t] = (byTag[t] ?? 0) + 1;
     const byStatus: Record<CheckpointStatus, number> = { ok: 0, missing: 0, corrupted: 0 };
     for (const r of records) byStatus[r.status]++;

@@ -434,8 +434,9 @@ function isEmptyState(state: unknown): boolean {
 }
 
 function appendTo(target: unknown, items: unknown[], fail: Fail): void {
-  if (target instanceof PyList) target.items.push(...items);
-  else if (target instanceof PyInstance) target.list.push(...items);
+  // A loop, not push(...items): APPENDS may carry hundreds of thousands of items.
+  if (target instanceof PyList) for (const item of items) target.items.push(item);
+  else if (target instanceof PyInstance) for (const item of items) target.list.push(item);
   else fail(`APPEND to ${typeName(target)}; only lists can be appended to`);
 }
 
@@ -559,7 +560,7 @@ function finalize(root: unknown, maxDepth: number, fail: Fail): StateValue {
     }
     if (value instanceof PyTuple) {
       const floats = floatsOf(value.items.map((v, i) => [i, v]));
-      const tuple = Tuple.of(...value.items.map((v) => convert(v, depth)));
+      const tuple = Tuple.fromItems(value.items.map((v) => convert(v, depth)));
       const info: PythonInfo = {
         ...(value.className ? { className: value.className } : {}),
         ...(floats ? { floats } : {}),
@@ -583,12 +584,12 @@ function finalize(root: unknown, maxDepth: number, fail: Fail): StateValue {
     if (state instanceof PyTuple && state.items.length === 2) [state, slots] = state.items;
     const entries: Array<[unknown, unknown]> = [...value.dict.entries.values()];
     for (const source of [state, slots]) {
-      if (source instanceof PyDict) entries.push(...source.entries.values());
+      if (source instanceof PyDict) for (const entry of source.entries.values()) entries.push(entry);
       else if (source !== undefined && source !== null) entries.push(['__state__', source]);
     }
     if (value.list.length > 0) {
       const items = new PyList();
-      items.items.push(...value.list);
+      for (const item of value.list) items.items.push(item);
       entries.push(['__items__', items]);
     }
     if (value.args.length > 0) entries.push(['__args__', new PyTuple(value.args)]);
