@@ -147,3 +147,4 @@ export {
   Tuple,
   unflatten,
 } from './tree.js';
+export { readablePath, writablePath } from './manager/confine.js';

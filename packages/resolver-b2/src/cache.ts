@@ -4,12 +4,14 @@
  * `.ckpt-meta/<name>.json` and a CACHEDIR.TAG so backup tools skip it.
  */
 import { type Dirent, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { InvalidArgumentError } from '@ckpt/core';
+import { InvalidArgumentError, writablePath } from '@ckpt/core';
 import { sha256File, TEMP_SUFFIX, writeFileAtomic } from '@ckpt/native';
 
 export const META_FOLDER = '.ckpt-meta';
+/** Folders deeper than this under the cache are not walked. */
+const MAX_DEPTH = 32;
 export const LOCK_FOLDER = '.ckpt-locks';
 
 const TAG = `Signature: 8a477f597d28d172789f06886806bc55
@@ -63,12 +65,13 @@ export class Cache {
 
   constructor(readonly dir: string) {}
 
+  /** Where `name` lives: inside the real cache folder, never through a link that leads out of it. */
   pathOf(name: string): string {
-    return join(this.dir, checkName(name));
+    return writablePath(this.dir, checkName(name), 'the cache');
   }
 
   metaPathOf(name: string): string {
-    return join(this.dir, META_FOLDER, `${checkName(name)}.json`);
+    return writablePath(this.dir, `${META_FOLDER}/${checkName(name)}.json`, 'the cache');
   }
 
   /** Creates the folder (with its CACHEDIR.TAG) for `name`. */
@@ -82,12 +85,25 @@ export class Cache {
     }
   }
 
+  /** What the cache knows of `name`, if its record is there and well formed (a malformed one counts as none). */
   async record(name: string): Promise<CacheRecord | undefined> {
+    let value: Partial<CacheRecord>;
     try {
-      return JSON.parse(await readFile(this.metaPathOf(name), 'utf8')) as CacheRecord;
+      value = JSON.parse(await readFile(this.metaPathOf(name), 'utf8'));
     } catch {
       return undefined;
     }
+    const wellFormed =
+      typeof value === 'object' &&
+      value !== null &&
+      typeof value.source === 'string' &&
+      Number.isSafeInteger(value.size) &&
+      typeof value.sha256 === 'string' &&
+      /^[0-9a-f]{64}$/.test(value.sha256) &&
+      typeof value.downloadedAt === 'string' &&
+      (value.etag === undefined || typeof value.etag === 'string') &&
+      (value.versionId === undefined || typeof value.versionId === 'string');
+    return wellFormed ? (value as CacheRecord) : undefined;
   }
 
   async remember(name: string, record: CacheRecord): Promise<void> {
@@ -103,30 +119,37 @@ export class Cache {
     await utimes(path, new Date(), info.mtime);
   }
 
-  /** Every file in the cache (not its own bookkeeping). */
+  /**
+   * Every file in the cache (not its own bookkeeping). Links are not
+   * followed, so a link to a folder outside (or two links to `.`) can neither
+   * list nor prune anything outside, nor loop; folders deeper than 32 levels
+   * are not walked.
+   */
   async list(): Promise<CacheEntry[]> {
     const entries: CacheEntry[] = [];
-    const walk = async (folder: string) => {
+    const folders: Array<[string, number]> = [[this.dir, 0]];
+    while (folders.length > 0) {
+      const [folder, depth] = folders.pop() as [string, number];
       let names: string[];
       try {
         names = await readdir(folder);
       } catch {
-        return;
+        continue;
       }
       for (const entry of names) {
         if (entry.startsWith('.ckpt-') || entry.endsWith(TEMP_SUFFIX) || entry === 'CACHEDIR.TAG') continue;
         const path = join(folder, entry);
-        const info = await stat(path).catch(() => undefined);
-        if (!info) continue;
+        const info = await lstat(path).catch(() => undefined);
+        if (!info || info.isSymbolicLink()) continue;
         if (info.isDirectory()) {
-          await walk(path);
+          if (depth < MAX_DEPTH) folders.push([path, depth + 1]);
           continue;
         }
+        if (!info.isFile()) continue;
         const name = relative(this.dir, path).split(sep).join('/');
         entries.push({ name, path, size: info.size, lastUsed: info.atime, record: await this.record(name) });
       }
-    };
-    await walk(this.dir);
+    }
     return entries.sort((a, b) => a.name.localeCompare(b.name));
   }
 

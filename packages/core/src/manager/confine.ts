@@ -23,9 +23,9 @@ function realpathOrUndefined(path: string): string | undefined {
   }
 }
 
-function outside(folder: string, file: string, real: string): FormatError {
+function outside(folder: string, file: string, real: string, label: string): FormatError {
   return new FormatError(
-    `${file} leads outside the experiment folder ${folder} (to ${real}, through a symbolic link): refused, nothing outside the folder is read, written or deleted`,
+    `${file} leads outside ${label} ${folder} (to ${real}, through a symbolic link): refused, nothing outside the folder is read, written or deleted`,
     { path: join(folder, file), found: real, expected: `a file inside ${folder}` },
   );
 }
@@ -35,15 +35,16 @@ function outside(folder: string, file: string, real: string): FormatError {
  * exists, which must be inside the real folder; else the joined path, whose
  * nearest existing folder must be inside (the caller then sees the file missing).
  */
-export function readablePath(folder: string, file: string): string {
-  const root = realpathSync.native(folder);
+export function readablePath(folder: string, file: string, label = 'the experiment folder'): string {
+  const root = realpathOrUndefined(folder);
   const full = join(folder, file);
+  if (root === undefined) return full; // no folder yet: nothing to lead anywhere
   const real = realpathOrUndefined(full);
   if (real !== undefined) {
-    if (!isInside(root, real)) throw outside(folder, file, real);
+    if (!isInside(root, real)) throw outside(folder, file, real, label);
     return real;
   }
-  return writablePath(folder, file);
+  return writablePath(folder, file, label);
 }
 
 /**
@@ -51,16 +52,17 @@ export function readablePath(folder: string, file: string): string {
  * (which must be inside the real experiment folder) joined with its own name.
  * A link in the last place is itself deleted or replaced, never what it points to.
  */
-export function writablePath(folder: string, file: string): string {
-  const root = realpathSync.native(folder);
+export function writablePath(folder: string, file: string, label = 'the experiment folder'): string {
+  const root = realpathOrUndefined(folder);
   const full = join(folder, file);
+  if (root === undefined) return full; // no folder yet: nothing to lead anywhere
   let parent = dirname(full);
   let rest = basename(full);
   // The nearest folder that exists decides where the path really goes.
   for (;;) {
     const real = realpathOrUndefined(parent);
     if (real !== undefined) {
-      if (!isInside(root, real)) throw outside(folder, file, join(real, rest));
+      if (!isInside(root, real)) throw outside(folder, file, join(real, rest), label);
       return join(real, rest);
     }
     if (dirname(parent) === parent || relative(folder, parent).startsWith('..')) return full;
