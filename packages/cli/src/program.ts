@@ -79,7 +79,7 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .command('inspect <file>')
     .description('format, tensors (name, dtype, shape, size), parameter count and metadata of a checkpoint file')
     .option('--digest', 'also compute the SHA-256 of every file')
-    .option('--limit <n>', 'show at most n tensors (text output)')
+    .option('--limit <n>', 'show at most n tensors in text (default 1000; --json lists all)')
     .action(
       action(async (ctx, file: string, opts: { digest?: boolean; limit?: string }) =>
         (await files()).inspectCommand(ctx, file, opts),

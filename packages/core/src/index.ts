@@ -43,8 +43,9 @@ export {
   f32ToF16,
   isEncodedFloat,
 } from './float.js';
-export { LIMITS } from './limits.js';
+export { LIMIT_VARIABLES, LIMITS, limitExceeded } from './limits.js';
 export { type Comparison, compareTensors, type TensorDifference } from './manager/compare.js';
+export { readablePath, writablePath } from './manager/confine.js';
 export {
   compactStamp,
   dashStamp,
@@ -131,6 +132,7 @@ export type { ExperimentInfo, Tracker } from './tracker.js';
 export {
   assertStateTree,
   childrenOf,
+  collectLeaves,
   flattenTensors,
   forEachTensor,
   getEntry,
@@ -147,4 +149,3 @@ export {
   Tuple,
   unflatten,
 } from './tree.js';
-export { readablePath, writablePath } from './manager/confine.js';

@@ -13,13 +13,35 @@ function fromEnv(name: string, fallback: number): number {
 
 export const LIMITS = {
   /** Nodes (values, branches and leaves) one walk over a state tree may visit: shared branches count each time. */
-  treeNodes: fromEnv('CKPT_MAX_TREE_NODES', 50_000_000),
+  treeNodes: fromEnv('CKPT_MAX_TREE_NODES', 10_000_000),
   /** How deep decoded data may nest (state trees, stored structures, pickles). */
   depth: fromEnv('CKPT_MAX_DEPTH', 1000),
+  /** Opcodes one pickle may run (time): a state dict of 100,000 tensors runs about a million. */
+  pickleOps: fromEnv('CKPT_MAX_PICKLE_OPS', 100_000_000),
+  /** Values one pickle may create (memory): dicts, lists, tuples, strings, numbers. */
+  pickleObjects: fromEnv('CKPT_MAX_PICKLE_OBJECTS', 20_000_000),
+  /** Bytes of one string or text record decoded from a file (a GLOBAL line, a version record, a pickled str). */
+  stringBytes: fromEnv('CKPT_MAX_STRING_BYTES', 64 << 20),
+  /** Bytes all deflated entries of one zip archive may inflate to, together. */
+  inflatedBytes: fromEnv('CKPT_MAX_INFLATED_BYTES', 2 ** 30),
+};
+
+/** The environment variable that raises each budget. */
+export const LIMIT_VARIABLES: Readonly<Record<keyof typeof LIMITS, string>> = {
+  treeNodes: 'CKPT_MAX_TREE_NODES',
+  depth: 'CKPT_MAX_DEPTH',
+  pickleOps: 'CKPT_MAX_PICKLE_OPS',
+  pickleObjects: 'CKPT_MAX_PICKLE_OBJECTS',
+  stringBytes: 'CKPT_MAX_STRING_BYTES',
+  inflatedBytes: 'CKPT_MAX_INFLATED_BYTES',
 };
 
 /** The error for a budget that was exceeded, saying how to raise it. */
-export function limitExceeded(what: string, budget: keyof typeof LIMITS, variable: string): LimitError {
+export function limitExceeded(
+  what: string,
+  budget: keyof typeof LIMITS,
+  variable: string = LIMIT_VARIABLES[budget],
+): LimitError {
   return new LimitError(
     `${what}: more than the ${LIMITS[budget].toLocaleString('en-US')} allowed. If you trust this file, raise the budget with ${variable}`,
     { expected: `at most ${LIMITS[budget]}`, found: 'more' },

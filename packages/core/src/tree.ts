@@ -77,25 +77,41 @@ export function joinPath(path: string, key: StateKey, separator = '.'): string {
  * reaching the same path (`{'a.b': x, a: {b: y}}`) are a ConflictError.
  */
 export function flattenTensors(tree: StateValue, separator = '.'): Array<[string, Tensor]> {
-  const out: Array<[string, Tensor]> = [];
   const seen = new Set<string>();
-  // An explicit stack, not recursion: decoded data may nest deeper than the call stack, and a branch shared
-  // many times (a pickle's memo) is walked each time, so visits are counted against a budget.
-  const stack: Array<[StateValue, string]> = [[tree, '']];
+  return collectLeaves(tree, isTensor, separator, (path) => {
+    if (seen.has(path)) {
+      throw new ConflictError(`two tensors flatten to the same name ${JSON.stringify(path)}`, { found: path });
+    }
+    seen.add(path);
+  });
+}
+
+/**
+ * Every value `accept` takes (a tensor, a stub) with its dotted path, depth
+ * first in insertion order. An explicit stack, not recursion: decoded data
+ * may nest deeper than the call stack, and a branch shared many times (a
+ * pickle's memo) is walked each time, so visits count against
+ * LIMITS.treeNodes (CKPT_MAX_TREE_NODES) and a billion laughs ends in a
+ * LimitError instead of running out of memory.
+ */
+export function collectLeaves<T>(
+  tree: unknown,
+  accept: (value: unknown) => value is T,
+  separator = '.',
+  onLeaf?: (path: string) => void,
+): Array<[string, T]> {
+  const out: Array<[string, T]> = [];
+  const stack: Array<[unknown, string]> = [[tree, '']];
   let visits = 0;
   while (stack.length > 0) {
-    const [value, path] = stack.pop() as [StateValue, string];
-    if (++visits > LIMITS.treeNodes)
-      throw limitExceeded('the state tree has too many nodes to walk', 'treeNodes', 'CKPT_MAX_TREE_NODES');
-    if (isTensor(value)) {
-      if (seen.has(path)) {
-        throw new ConflictError(`two tensors flatten to the same name ${JSON.stringify(path)}`, { found: path });
-      }
-      seen.add(path);
+    const [value, path] = stack.pop() as [unknown, string];
+    if (++visits > LIMITS.treeNodes) throw limitExceeded('the state tree has too many nodes to walk', 'treeNodes');
+    if (accept(value)) {
+      onLeaf?.(path);
       out.push([path, value]);
       continue;
     }
-    const children = childrenOf(value);
+    const children = childrenOf(value as StateValue);
     if (!children) continue;
     for (let i = children.length - 1; i >= 0; i--) {
       const [key, child] = children[i] as [StateKey, StateValue];

@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   childrenOf,
+  collectLeaves,
   FormatError,
   getEntry,
   type Inspection,
@@ -95,10 +96,9 @@ async function load(path: string, options: TorchLoadOptions = {}): Promise<Loade
   };
 }
 
-/** Every tensor stub in a value, with its dotted path. */
-function stubs(value: StateValue, path = ''): Array<[string, TensorStub]> {
-  if (value instanceof TensorStub) return [[path, value]];
-  return (childrenOf(value) ?? []).flatMap(([key, child]) => stubs(child, joinPath(path, key)));
+/** Every tensor stub in a value, with its dotted path (an iterative walk under the node budget). */
+function stubs(value: StateValue): Array<[string, TensorStub]> {
+  return collectLeaves(value, (v): v is TensorStub => v instanceof TensorStub);
 }
 
 async function inspect(path: string, options: TorchReadOptions = {}): Promise<Inspection> {

@@ -178,12 +178,17 @@ function readZip(
   if (!pickle) throw new FormatError(`the archive has no ${folder}/data.pkl: not a torch.save file`, { path });
   const versionEntry = entry('version') ?? entry('.data/version');
   if (!versionEntry) throw new FormatError('the archive has no version record: not a torch.save file', { path });
-  const version = Number(Buffer.from(zip.read(versionEntry)).toString('latin1').trim());
+  // Small text records: their sizes are checked before anything is read or decoded.
+  const smallText = (record: typeof versionEntry) => {
+    if (record.size > 64) throw new FormatError(`${record.name} is ${record.size} bytes: not a torch record`, { path });
+    return Buffer.from(zip.read(record)).toString('latin1');
+  };
+  const version = Number(smallText(versionEntry).trim());
   if (!Number.isInteger(version) || version < 1 || version > 20) {
     throw new FormatError(`unknown torch archive version ${JSON.stringify(version)}`, { path });
   }
   const byteorderEntry = entry('byteorder');
-  const byteorder = byteorderEntry ? Buffer.from(zip.read(byteorderEntry)).toString('latin1') : 'little';
+  const byteorder = byteorderEntry ? smallText(byteorderEntry) : 'little';
   if (byteorder !== 'little' && byteorder !== 'big')
     throw new FormatError(`unknown byteorder ${JSON.stringify(byteorder)}`, { path });
 

@@ -109,6 +109,9 @@ export interface ViewPlan {
 }
 
 /** Checks a torch view against its storage: offsets, sizes and strides in range, no overflow. */
+/** The most dimensions a tensor may have (numpy's and torch's limit). */
+const MAX_DIMS = 64;
+
 export function planView(request: ViewRequest, path?: string): ViewPlan {
   const { storage } = request;
   const dtype = request.dtype ?? storage.dtype;
@@ -118,6 +121,10 @@ export function planView(request: ViewRequest, path?: string): ViewPlan {
     throw fail(`storage offset ${String(request.offset)} is not a non-negative integer`);
   }
   const offset = request.offset as number;
+  // torch and numpy stop at 64 dimensions; a longer shape is hostile (and would cost quadratic time below).
+  for (const dims of [request.size, request.stride]) {
+    if (Array.isArray(dims) && dims.length > MAX_DIMS) throw fail(`${dims.length} dimensions, more than ${MAX_DIMS}`);
+  }
   const size = integers(request.size, 'size');
   const stride = integers(request.stride, 'stride');
   if (size.length !== stride.length) throw fail(`size has ${size.length} dimensions but stride has ${stride.length}`);

@@ -251,7 +251,9 @@ describe('hostile archives', () => {
     zip.writeUInt32LE(64 << 20, central + 24);
     const path = file();
     writeFileSync(path, zip);
-    expect((await refusal(path, { maxInflatedBytes: 1 << 20 })).message).toMatch(/over the 1048576-byte cap/);
+    const error = await refusal(path, { maxInflatedBytes: 1 << 20 });
+    expect(error.code).toBe('CKPT_LIMIT');
+    expect(error.message).toMatch(/more than 1048576 bytes in all.*CKPT_MAX_INFLATED_BYTES/);
   });
 
   it('refuses truncated archives at any length', async () => {

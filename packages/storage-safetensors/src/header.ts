@@ -160,6 +160,9 @@ function parseEntry(name: string, value: unknown, fail: Fail): HeaderEntry {
   if (!isDType(dtype) || dtype === 'C128') {
     throw fail(`${where} has an unknown dtype ${JSON.stringify(dtype)}`, { found: JSON.stringify(dtype) });
   }
+  if (Array.isArray(shape) && shape.length > 64) {
+    throw fail(`${where} has ${shape.length} dimensions, more than the 64 numpy and torch allow`);
+  }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d))) {
     throw fail(`${where} has a shape that is not a list of integers`, { found: JSON.stringify(shape) });
   }

@@ -25,6 +25,9 @@ export async function hashWithProgress(ctx: Context, files: string[], label = 'h
   return ctx.out.withProgress(label, (onProgress) => sha256Files(files, { onProgress }));
 }
 
+/** Tensors `inspect` lists in text unless --limit says otherwise. */
+const DEFAULT_TENSOR_ROWS = 1000;
+
 export async function inspectCommand(
   ctx: Context,
   file: string,
@@ -56,7 +59,9 @@ export async function inspectCommand(
       for (const [key, value] of metadata)
         ctx.out.line(`  ${key}: ${value.length > 120 ? `${value.slice(0, 117)}...` : value}`);
     }
-    const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : Number(options.limit);
+    // Text shows the first 1,000 tensors unless asked (a file may list a million); --json lists them all.
+    const limit = options.limit === undefined ? DEFAULT_TENSOR_ROWS : Number(options.limit);
+    if (!Number.isInteger(limit) || limit < 0) throw new InvalidArgumentError('--limit must be a whole number >= 0');
     const shown = inspection.tensors.slice(0, limit);
     ctx.out.line();
     ctx.out.table(

@@ -6,7 +6,16 @@
  * executed. It is iterative (no recursion on hostile nesting) and every
  * length is checked against the bytes left.
  */
-import { CkptError, type CkptErrorDetails, FormatError, type StateKey, type StateValue, Tuple } from '@ckpt/core';
+import {
+  CkptError,
+  type CkptErrorDetails,
+  FormatError,
+  LIMITS,
+  limitExceeded,
+  type StateKey,
+  type StateValue,
+  Tuple,
+} from '@ckpt/core';
 import { ALLOWED_OPCODES, Op, opName } from './opcodes.js';
 import { referencedGlobals } from './scan.js';
 import { PYTHON, type PythonInfo, withPython } from './values.js';
@@ -137,6 +146,23 @@ function canonicalKey(key: unknown, fail: Fail): string {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A GLOBAL line longer than this is no module or class name. */
+const MAX_LINE = 4096;
+
+/** Opcodes that create no value and hold no new memory (the others count against LIMITS.pickleObjects). */
+const KEEPS_COUNT = new Set<number>([
+  Op.POP,
+  Op.POP_MARK,
+  Op.APPEND,
+  Op.APPENDS,
+  Op.SETITEM,
+  Op.SETITEMS,
+  Op.BUILD,
+  Op.STOP,
+  Op.PROTO,
+  Op.FRAME,
+]);
+
 /** Unpickles `bytes` with the allow-list in `hooks`; returns plain JavaScript values. */
 export function unpickle(bytes: Uint8Array, hooks: UnpicklerHooks, options: UnpickleOptions = {}): StateValue {
   return unpickleFrom(bytes, 0, hooks, options).value;
@@ -182,11 +208,15 @@ export function unpickleFrom(
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) fail('truncated: a GLOBAL line has no end');
+    if (end - pos > MAX_LINE) fail(`a GLOBAL line of ${end - pos} bytes (a module or class name is under ${MAX_LINE})`);
     const text = Buffer.from(bytes.subarray(pos, end)).toString('utf8');
     pos = end + 1;
     return text;
   };
   const text = (raw: Uint8Array) => {
+    if (raw.byteLength > LIMITS.stringBytes) {
+      throw limitExceeded(`pickle: a string of ${raw.byteLength} bytes (at byte ${pos})`, 'stringBytes');
+    }
     try {
       return utf8.decode(raw);
     } catch {
@@ -217,9 +247,16 @@ export function unpickleFrom(
     return memo.get(index);
   };
 
+  let ops = 0;
+  let created = 0;
   for (;;) {
     const at = pos;
     const code = u8();
+    // Budgets: a small deflated pickle can ask for a billion values or a billion steps.
+    if (++ops > LIMITS.pickleOps) throw limitExceeded(`pickle: more opcodes than allowed (at byte ${at})`, 'pickleOps');
+    if (!KEEPS_COUNT.has(code) && ++created > LIMITS.pickleObjects) {
+      throw limitExceeded(`pickle: more values than allowed (at byte ${at})`, 'pickleObjects');
+    }
     if (!ALLOWED_OPCODES.has(code)) {
       pos = at;
       refuseOpcode(code, bytes, start, at, hooks, options.path);
@@ -232,7 +269,7 @@ export function unpickleFrom(
       }
       case Op.STOP: {
         const result = pop();
-        return { value: finalize(result, options.maxDepth ?? 1000, fail), end: pos };
+        return { value: finalize(result, options.maxDepth ?? LIMITS.depth, fail), end: pos };
       }
       case Op.GLOBAL: {
         const [module, name] = renamePython2(line(), line());

@@ -7,7 +7,7 @@
  * absolute path are refused all the same: no legitimate checkpoint has them.
  */
 import { crc32, inflateRawSync } from 'node:zlib';
-import { FormatError } from '@ckpt/core';
+import { FormatError, LIMITS, limitExceeded } from '@ckpt/core';
 
 /** Where bytes come from: a mapped file (views) or plain reads (for header-only work). */
 export interface ByteSource {
@@ -29,7 +29,7 @@ export interface ZipEntry {
 }
 
 export interface ZipLimits {
-  /** Largest entry we agree to inflate (default 1 GiB). */
+  /** Bytes all deflated entries may inflate to, together (default 1 GiB, or CKPT_MAX_INFLATED_BYTES). */
   maxInflatedBytes?: number;
   /** Most entries an archive may list (default 1,000,000). */
   maxEntries?: number;
@@ -72,7 +72,7 @@ export class ZipArchive {
 
   static open(source: ByteSource, limits: ZipLimits = {}): ZipArchive {
     const resolved = {
-      maxInflatedBytes: limits.maxInflatedBytes ?? 2 ** 30,
+      maxInflatedBytes: limits.maxInflatedBytes ?? LIMITS.inflatedBytes,
       maxEntries: limits.maxEntries ?? 1_000_000,
     };
     return new ZipArchive(source, readCentralDirectory(source, resolved), resolved);
@@ -122,6 +122,7 @@ function checkName(name: string, fail: (m: string) => FormatError): void {
 }
 
 function readCentralDirectory(source: ByteSource, limits: Required<ZipLimits>): ZipEntry[] {
+  let totalInflated = 0;
   const fail = (message: string) => new FormatError(`malformed zip archive: ${message}`, { path: source.path });
   if (source.size < 22) throw fail(`${source.size} bytes is too short for a zip archive`);
   const eocdAt = findEndRecord(source, fail);
@@ -193,9 +194,12 @@ function readCentralDirectory(source: ByteSource, limits: Required<ZipLimits>): 
     if (method !== 0 && method !== 8) throw fail(`entry ${JSON.stringify(name)} uses compression method ${method}`);
     if (method === 0 && size !== compressedSize)
       throw fail(`stored entry ${JSON.stringify(name)} has two different sizes`);
-    if (method === 8 && size > limits.maxInflatedBytes) {
-      throw fail(
-        `entry ${JSON.stringify(name)} would inflate to ${size} bytes, over the ${limits.maxInflatedBytes}-byte cap`,
+    // The cap covers the whole archive: entries pointing at one deflated stream count each time.
+    if (method === 8) totalInflated += size;
+    if (method === 8 && totalInflated > limits.maxInflatedBytes) {
+      throw limitExceeded(
+        `the zip archive's deflated entries would inflate to more than ${limits.maxInflatedBytes} bytes in all (entry ${JSON.stringify(name)})`,
+        'inflatedBytes',
       );
     }
     if (localOffset + 30 > cdOffset) throw fail(`entry ${JSON.stringify(name)} has its header outside the archive`);
