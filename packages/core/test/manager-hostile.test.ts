@@ -169,3 +169,46 @@ describe('opening read-only changes nothing on disk', () => {
     expect(readFileSync(join(folder, 'checkpoint_metadata.json'), 'utf8')).toBe(before);
   });
 });
+
+describe('mutated indexes and journals', () => {
+  it('500 random mutations: each opens (bad entries set aside) or is refused with a typed error', async () => {
+    const folder = await experimentWithThree();
+    const experiment = folder.split('/').pop() as string;
+    const index = readFileSync(join(folder, 'checkpoint_metadata.json'));
+    const records = indexOf(folder).checkpoints as Array<Record<string, unknown>>;
+    const journal = Buffer.from(
+      `${records.map((record) => JSON.stringify({ op: 'put', record: { ...record, tags: ['j'] } })).join('\n')}\n`,
+    );
+    let seed = 20261201;
+    const random = () => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const mutate = (bytes: Buffer): Buffer => {
+      const out = Buffer.from(bytes);
+      for (let r = 0; r < 1 + Math.floor(random() * 4); r++) {
+        const at = Math.floor(random() * out.length);
+        out[at] = [0x22, 0x2f, 0x2e, 0x00, 0x7b, 0x5b, 0x5d, 0x7d, 0x2c, 0x3a][Math.floor(random() * 10)] as number;
+      }
+      return out;
+    };
+    let opened = 0;
+    let refused = 0;
+    for (let i = 0; i < 500; i++) {
+      writeFileSync(join(folder, 'checkpoint_metadata.json'), i % 2 === 0 ? mutate(index) : index);
+      writeFileSync(join(folder, 'checkpoint_metadata.json.journal'), i % 2 === 1 ? mutate(journal) : journal);
+      try {
+        const { manager } = await openManager(root, { experiment, readOnly: true });
+        await manager.list();
+        await manager.summary();
+        await manager.close();
+        opened++;
+      } catch (error) {
+        expect(isCkptError(error), String(error)).toBe(true);
+        refused++;
+      }
+    }
+    expect(opened + refused).toBe(500);
+    expect(opened).toBeGreaterThan(100);
+  }, 60_000);
+});

@@ -67,6 +67,16 @@ function describeJson(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/** A hostile value, shown short: never stringified whole (it may be a million levels deep or gigabytes long). */
+function shortJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    const flat = value.length <= 8 && value.every((v) => v === null || typeof v !== 'object');
+    return flat ? JSON.stringify(value).slice(0, 200) : `an array of ${value.length} items`;
+  }
+  if (typeof value === 'object' && value !== null) return describeJson(value);
+  return (JSON.stringify(value) ?? String(value)).slice(0, 200);
+}
+
 /** Parses the N header bytes and validates every entry against the file size. */
 export function parseHeader(bytes: Uint8Array, fileSize: number, path: string): ParsedHeader {
   const headerLength = bytes.byteLength;
@@ -152,19 +162,19 @@ function parseMetadata(value: unknown, fail: Fail): Record<string, string> {
 }
 
 function parseEntry(name: string, value: unknown, fail: Fail): HeaderEntry {
-  const where = `tensor ${JSON.stringify(name)}`;
+  const where = `tensor ${JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name)}`;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw fail(`${where} is not described by an object`, { found: describeJson(value) });
   }
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
   if (!isDType(dtype) || dtype === 'C128') {
-    throw fail(`${where} has an unknown dtype ${JSON.stringify(dtype)}`, { found: JSON.stringify(dtype) });
+    throw fail(`${where} has an unknown dtype ${shortJson(dtype)}`, { found: shortJson(dtype) });
   }
   if (Array.isArray(shape) && shape.length > 64) {
     throw fail(`${where} has ${shape.length} dimensions, more than the 64 numpy and torch allow`);
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d))) {
-    throw fail(`${where} has a shape that is not a list of integers`, { found: JSON.stringify(shape) });
+    throw fail(`${where} has a shape that is not a list of integers`, { found: shortJson(shape) });
   }
   if (shape.some((d: number) => d < 0)) {
     throw fail(`${where} has a negative dimension in shape [${shape.join(', ')}]`, { found: JSON.stringify(shape) });
@@ -184,7 +194,7 @@ function parseEntry(name: string, value: unknown, fail: Fail): HeaderEntry {
     !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
   ) {
     throw fail(`${where} has data_offsets that are not two non-negative integers`, {
-      found: JSON.stringify(offsets),
+      found: shortJson(offsets),
     });
   }
   const [begin, end] = offsets as [number, number];

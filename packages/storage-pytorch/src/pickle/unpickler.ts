@@ -130,16 +130,20 @@ function typeName(value: unknown): string {
   return typeof value;
 }
 
-/** Python's dict key identity: 1, 1.0 and True are one key. */
-function canonicalKey(key: unknown, fail: Fail): string {
+/** Python's dict key identity: 1, 1.0 and True are one key. Tuples nest at most LIMITS.depth deep. */
+function canonicalKey(key: unknown, fail: Fail, depth = 0): string {
+  if (depth > LIMITS.depth) fail(`a dict key nests more than ${LIMITS.depth} tuples deep`);
   if (typeof key === 'string') return `s${key}`;
   if (typeof key === 'boolean') return `n${key ? 1 : 0}`;
   if (typeof key === 'number') return Number.isInteger(key) ? `n${key}` : `f${key}`;
   if (key instanceof PyWholeFloat) return `n${key.value}`;
   if (typeof key === 'bigint') return `n${key}`;
   if (key === null) return 'N';
-  if (key instanceof Uint8Array) return `b${Buffer.from(key).toString('latin1')}`;
-  if (key instanceof PyTuple) return `t(${key.items.map((k) => canonicalKey(k, fail)).join(',')})`;
+  if (key instanceof Uint8Array) {
+    if (key.byteLength > LIMITS.stringBytes) fail(`a bytes key of ${key.byteLength} bytes`);
+    return `b${Buffer.from(key).toString('latin1')}`;
+  }
+  if (key instanceof PyTuple) return `t(${key.items.map((k) => canonicalKey(k, fail, depth + 1)).join(',')})`;
   if (key instanceof GlobalRef) return `g${key.fullName}`;
   return fail(`a ${typeName(key)} cannot be a dict key`);
 }
