@@ -217,6 +217,7 @@ const NUMPY_HANDLERS = numpyHandlers();
 
 /** The handlers that build tensors, for one load: `tensorFrom` makes a tensor from a storage view. */
 function tensorHandlers(tensorFrom: (request: ViewRequest) => Tensor): Record<string, GlobalHandler> {
+  let nestedRebuilds = 0;
   const rebuild =
     (withDtype: boolean) =>
     (args: unknown[], fail: Fail): Tensor => {
@@ -250,6 +251,9 @@ function tensorHandlers(tensorFrom: (request: ViewRequest) => Tensor): Record<st
     'torch._tensor._rebuild_from_type_v2': callable(([func, newType, args], fail) => {
       if (!(func instanceof GlobalRef) || !func.handler.call)
         return fail('_rebuild_from_type_v2 with a function that is not allowed');
+      // It calls another rebuild function, which may be itself: bounded, so nesting cannot overflow the stack.
+      if (func.fullName === 'torch._tensor._rebuild_from_type_v2' && ++nestedRebuilds > 16)
+        return fail('_rebuild_from_type_v2 nested more than 16 deep');
       const result = func.handler.call(tupleItems(args, 'its arguments', fail), fail);
       if (
         newType instanceof GlobalRef &&

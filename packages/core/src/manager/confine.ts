@@ -5,7 +5,7 @@
  * folder outside must not turn a delete in here into a delete out there, and
  * a link to `/etc/passwd` must not be verified, exported or backed up.
  */
-import { realpathSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { FormatError } from '../errors.js';
 
@@ -68,5 +68,43 @@ export function writablePath(folder: string, file: string, label = 'the experime
     if (dirname(parent) === parent || relative(folder, parent).startsWith('..')) return full;
     rest = join(basename(parent), rest);
     parent = dirname(parent);
+  }
+}
+
+/**
+ * The same checks for many files of one folder, as recovery makes them on
+ * every open: the folder's real path is resolved once, and a plain file
+ * directly in it costs one `lstat` (no link, so it is inside), so checking
+ * 200,000 records takes a fraction of a second.
+ */
+export class Confinement {
+  readonly #root: string | undefined;
+
+  constructor(
+    readonly folder: string,
+    readonly label = 'the experiment folder',
+  ) {
+    this.#root = realpathOrUndefined(folder);
+  }
+
+  /** The file's path and size when it exists, undefined when it does not; FormatError when it leads outside. */
+  stat(file: string): { path: string; size: number } | undefined {
+    const full = join(this.folder, file);
+    if (this.#root !== undefined && !file.includes('/')) {
+      const info = lstatSync(full, { throwIfNoEntry: false });
+      if (info === undefined) return undefined;
+      if (info.isFile()) return { path: full, size: info.size };
+    }
+    const path = readablePath(this.folder, file, this.label);
+    const info = statSync(path, { throwIfNoEntry: false });
+    return info ? { path, size: info.size } : undefined;
+  }
+
+  /** The path to delete `file` at, or undefined when nothing is there; FormatError when it leads outside. */
+  removable(file: string): string | undefined {
+    const full = join(this.folder, file);
+    if (!file.includes('/')) return lstatSync(full, { throwIfNoEntry: false }) ? full : undefined; // a link goes, not its target
+    const path = writablePath(this.folder, file, this.label);
+    return lstatSync(path, { throwIfNoEntry: false }) ? path : undefined;
   }
 }

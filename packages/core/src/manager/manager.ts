@@ -194,6 +194,11 @@ interface Prepared {
   protect: boolean;
 }
 
+/** A list for a message: the first ten, and how many more (an index may name 200,000). */
+function firstFew(list: string[]): string[] {
+  return list.length <= 10 ? list : [...list.slice(0, 10), `... and ${list.length - 10} more`];
+}
+
 export class CheckpointManager {
   readonly #o: ResolvedOptions;
   readonly #store: IndexStore;
@@ -243,7 +248,8 @@ export class CheckpointManager {
 
   /** Reads the index and reports what recovery would do, changing nothing on disk. */
   async #openReadOnly(): Promise<void> {
-    const index = structuredClone(await this.#store.read());
+    // The store's copy is this manager's alone, and nothing is written back: statuses are marked in place.
+    const index = await this.#store.read();
     const report = await reconcile(index, this.#recoveryContext());
     refreshFlags(index.checkpoints, this.#o.score);
     this.#recovery = report;
@@ -313,10 +319,10 @@ export class CheckpointManager {
     if (notable > 0) {
       this.#o.warn(
         `${this.#o.experiment}: ${this.#o.readOnly ? 'found' : 'recovered the index'}: ${JSON.stringify({
-          rolledForward: result.rolledForward,
-          dropped: result.dropped,
-          missing: result.missing,
-          corrupted: result.corrupted,
+          rolledForward: firstFew(result.rolledForward),
+          dropped: firstFew(result.dropped),
+          missing: firstFew(result.missing),
+          corrupted: firstFew(result.corrupted),
         })}`,
       );
     }

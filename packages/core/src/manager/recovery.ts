@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { sha256File, TEMP_SUFFIX } from '@ckpt/native';
 import { FormatError } from '../errors.js';
 import type { StorageBackend } from '../storage.js';
-import { readablePath, writablePath } from './confine.js';
+import { Confinement, readablePath } from './confine.js';
 import { abandonedStagingDirs, ownerAlive } from './files.js';
 import type { IndexFile, PendingSave, StoredRecord } from './record.js';
 
@@ -58,16 +58,18 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
     rejected: (index.rejected ?? []).map((r) => `${r.where}: ${r.reason}`),
   };
   const { folder } = context;
+  const confined = new Confinement(folder);
   const remove = async (path: string, what: string, options: { recursive?: boolean } = {}) => {
     report.removed.push(what);
     if (!context.readOnly) await rm(path, { force: true, ...options });
   };
   if (!context.readOnly) await settlePending(index, context, report);
-  for (const record of index.checkpoints) await checkFilePresent(record, context, report);
+  for (const record of index.checkpoints) checkFilePresent(record, confined, report);
 
   for (const file of index.deleting) {
     try {
-      await remove(writablePath(folder, file), file);
+      const path = confined.removable(file);
+      if (path !== undefined) await remove(path, file);
     } catch (error) {
       if (!(error instanceof FormatError)) throw error;
       report.rejected.push(`deleting ${file}: ${error.message}`);
@@ -140,17 +142,16 @@ async function inspects(backend: StorageBackend, path: string): Promise<boolean>
 }
 
 /** Marks missing and wrong-sized files (a full digest check is `verify`'s job). */
-async function checkFilePresent(record: StoredRecord, context: RecoveryContext, report: RecoveryReport): Promise<void> {
-  let path: string;
+function checkFilePresent(record: StoredRecord, confined: Confinement, report: RecoveryReport): void {
+  let info: { size: number } | undefined;
   try {
-    path = readablePath(context.folder, record.file);
+    info = confined.stat(record.file);
   } catch (error) {
     if (!(error instanceof FormatError)) throw error;
     if (record.status !== 'corrupted') report.corrupted.push(record.id); // a link that leads outside
     record.status = 'corrupted';
     return;
   }
-  const info = await stat(path).catch(() => undefined);
   if (!info) {
     if (record.status !== 'missing') report.missing.push(record.id);
     record.status = 'missing';
