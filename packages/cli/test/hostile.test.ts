@@ -140,3 +140,39 @@ describe('hostile experiment folders, through the command', () => {
     expect(() => readFileSync(join(root, 'victim', 'pwned.manifest.json'))).toThrow();
   });
 });
+
+describe('JavaScript property names as metadata keys and index keys', () => {
+  it('safetensors metadata keys __proto__ and constructor come back as ordinary keys', async () => {
+    const dir = scratch('proto-meta');
+    const path = join(dir, 'meta.safetensors');
+    const metadata0 = JSON.parse('{"__proto__": "p", "constructor": "c"}'); // own keys, as a file would give them
+    await safetensors.save(path, { w: f32(1) } as never, { metadata: metadata0 });
+    const { metadata } = await safetensors.load(path);
+    expect(Object.keys(metadata).sort()).toEqual(['__proto__', 'constructor', 'format'].sort());
+    expect(Object.getOwnPropertyDescriptor(metadata, '__proto__')?.value).toBe('p');
+    const run = ckpt(['inspect', path, '--json']);
+    expect(run.json().metadata.constructor).toBe('c');
+  });
+
+  it('metric names and tags __proto__ in an index are listed and counted like any other', () => {
+    const root = scratch('proto-index');
+    expect(ckpt(['demo', '--epochs', '2', '--crash-at', '1', '--folder', 'demo'], { cwd: root }).code).toBe(0);
+    const folder = join(root, 'demo', 'checkpoints', 'spiral-mlp');
+    const indexPath = join(folder, 'checkpoint_metadata.json');
+    const index = JSON.parse(readFileSync(indexPath, 'utf8'));
+    for (const record of index.checkpoints) record.tags = ['__proto__', 'prototype'];
+    // Metric names written as text: an object literal's `__proto__` would set a prototype, not a key.
+    writeFileSync(
+      indexPath,
+      JSON.stringify(index).replaceAll('"metrics":{', '"metrics":{"__proto__":0.5,"constructor":2,'),
+    );
+    const config = ['--config', join(root, 'demo', 'ckpt.config.yaml')];
+    const listed = ckpt([...config, 'list', '--json']).json();
+    expect(listed[0].tags).toEqual(['__proto__', 'prototype']);
+    expect(Object.getOwnPropertyDescriptor(listed[0].metrics, '__proto__')?.value).toBe(0.5);
+    expect(listed[0].metrics.constructor).toBe(2);
+    const summary = ckpt([...config, 'summary', '--json']).json();
+    expect(summary.byTag.__proto__).toBe(index.checkpoints.length);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

@@ -19,7 +19,7 @@ export const LIMITS = {
   /** Opcodes one pickle may run (time): a state dict of 100,000 tensors runs about a million. */
   pickleOps: fromEnv('CKPT_MAX_PICKLE_OPS', 100_000_000),
   /** Values one pickle may create (memory): dicts, lists, tuples, strings, numbers. */
-  pickleObjects: fromEnv('CKPT_MAX_PICKLE_OBJECTS', 20_000_000),
+  pickleObjects: fromEnv('CKPT_MAX_PICKLE_OBJECTS', 10_000_000),
   /** Bytes of one string or text record decoded from a file (a GLOBAL line, a version record, a pickled str). */
   stringBytes: fromEnv('CKPT_MAX_STRING_BYTES', 64 << 20),
   /** Bytes all deflated entries of one zip archive may inflate to, together. */
