@@ -139,4 +139,56 @@ describe('budgets on what a pickle may ask for', () => {
     expect(((state as Record<string, unknown>).ids as unknown[]).length).toBe(300_000);
     expect(((state as Record<string, unknown>).list as unknown[]).length).toBe(300_000);
   });
+
+  it('a tuple dict key nested a million deep is refused, not a stack overflow', async () => {
+    const p = new PickleBuilder().proto().op(Op.EMPTY_DICT).op(Op.NONE);
+    const nesting = new Uint8Array(1_000_000).fill(Op.TUPLE1);
+    const tail = new PickleBuilder().op(Op.NONE).op(Op.SETITEM).stop().bytes();
+    const path = file();
+    writeArchive(path, { pickle: Buffer.concat([p.bytes(), nesting, tail]) });
+    const error = await refusal(path, () => pytorch.load(path));
+    expect(error.message).toMatch(/nests more than 1000 tuples deep/);
+  });
+
+  it('_rebuild_from_type_v2 nested in itself ten thousand times is refused, not a stack overflow', async () => {
+    // f(f, None, (f, None, (... (f, None, ()) ...))): each call calls the next, as deep as the tuples nest.
+    const f = () => p.global('torch._tensor', '_rebuild_from_type_v2');
+    const p = new PickleBuilder().proto();
+    f();
+    for (let i = 0; i < 10_000; i++) f().op(Op.NONE);
+    p.op(Op.EMPTY_TUPLE);
+    for (let i = 0; i < 10_000; i++) p.op(Op.TUPLE3);
+    const path = file();
+    writeArchive(path, { pickle: p.op(Op.REDUCE).stop().bytes() });
+    const error = await refusal(path, () => pytorch.load(path));
+    expect(error.message).toMatch(/_rebuild_from_type_v2 nested more than 16 deep/);
+  });
+
+  it('a version record of 600 MB (deflated to under 1 MB) is refused before it becomes a string', async () => {
+    const pickle = new PickleBuilder().proto().op(Op.NONE).stop().bytes();
+    const version = Buffer.alloc(600 << 20, 0x33);
+    const packed = deflateRawSync(version, { level: 9 });
+    const records = [
+      { name: 'archive/data.pkl', data: pickle },
+      { name: 'archive/version', data: packed },
+    ];
+    const zip = Buffer.from(
+      Buffer.concat(
+        zipChunks(
+          records,
+          records.map((r) => crc32(r.data, 0)),
+        ),
+      ),
+    );
+    const second = zip.indexOf(
+      Buffer.from([0x50, 0x4b, 0x01, 0x02]),
+      zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 4,
+    );
+    zip.writeUInt16LE(8, second + 10);
+    zip.writeUInt32LE(crc32(version, 0), second + 16);
+    zip.writeUInt32LE(version.length, second + 24);
+    const path = file();
+    writeFileSync(path, zip);
+    expect((await refusal(path, () => pytorch.load(path))).message).toMatch(/archive\/version is \d+ bytes: not a torch record/);
+  });
 });
