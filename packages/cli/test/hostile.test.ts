@@ -111,6 +111,23 @@ describe('data wider or deeper than the call stack', () => {
   });
 });
 
+describe('a safetensors shape nested a million levels deep', () => {
+  it('is refused by inspect with a short message, not a stack overflow', () => {
+    const dir = scratch('deep-shape');
+    const depth = 1_000_000;
+    const header = Buffer.from(
+      `{"x":{"dtype":"F32","shape":${'['.repeat(depth)}${']'.repeat(depth)},"data_offsets":[0,4]}}`,
+    );
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(header.length));
+    const path = join(dir, 'deep.safetensors');
+    writeFileSync(path, Buffer.concat([length, header, Buffer.alloc(4)]));
+    const run = ckpt(['inspect', path]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/shape that is not a list of integers \(found: an array of 1 items\) \[CKPT_FORMAT\]/);
+  });
+});
+
 describe('hostile experiment folders, through the command', () => {
   it('list and summary delete nothing, inside or outside, and export never writes outside', () => {
     const root = scratch('hostile-cli');
