@@ -1,7 +1,8 @@
 /**
  * Budgets for walking data decoded from files, so that a small hostile file
  * cannot make ckpt use unbounded memory, time or stack. Each can be raised for
- * a file you trust, by an environment variable read when ckpt loads.
+ * a file you trust: by an environment variable read when ckpt loads, or in
+ * code by setting `LIMITS.<budget>` (a plain object, read at each use).
  */
 import { LimitError } from './errors.js';
 
@@ -43,7 +44,7 @@ export function limitExceeded(
   variable: string = LIMIT_VARIABLES[budget],
 ): LimitError {
   return new LimitError(
-    `${what}: more than the ${LIMITS[budget].toLocaleString('en-US')} allowed. If you trust this file, raise the budget with ${variable}`,
+    `${what}: more than the ${LIMITS[budget].toLocaleString('en-US')} allowed. If you trust this file, raise the budget with ${variable} (or LIMITS.${budget} from @ckpt/core in code)`,
     { expected: `at most ${LIMITS[budget]}`, found: 'more' },
   );
 }
