@@ -33,6 +33,7 @@ export {
   UnsupportedError,
   VetoedError,
 } from './errors.js';
+export * from './events.js';
 export {
   bf16ToF32,
   decodeFloat,
@@ -99,6 +100,7 @@ export type { BackupInfo, CheckpointRecord, CheckpointStatus, IndexFile, StoredR
 export type { RecoveryReport } from './manager/recovery.js';
 export { type MinimalLogging, Seed001Files, type Seed001RunInfo, type TrainingMetadata } from './manager/seed001.js';
 export { type SnapshotMode, snapshotState } from './manager/snapshot.js';
+export type { Progress, ProgressCallback } from './progress.js';
 export { StorageRegistry } from './registry.js';
 export {
   DETECT_BYTES,

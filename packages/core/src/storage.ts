@@ -2,8 +2,9 @@
  * The contract every storage plugin implements. A backend is a plain object;
  * `@ckpt/testkit` checks any backend against this contract.
  */
-import type { ProgressCallback } from '@ckpt/native';
+
 import type { DType } from './dtype.js';
+import type { ProgressCallback } from './progress.js';
 import type { StateTree } from './tree.js';
 
 export interface SaveOptions {

@@ -4,7 +4,7 @@
  * index file stays the source of truth, so a tracker that fails is reported
  * (a warning and an `error` event) and never undoes a save.
  */
-import type { CheckpointRecord } from './manager/record.js';
+import type { CheckpointRecord } from './record.js';
 
 export interface ExperimentInfo {
   experiment: string;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CheckpointEvents, HookManager, validationHook } from '@ckpt/hooks';
 import { describe, expect, it } from 'vitest';
+import { type CheckpointEvents, HookManager, validationHook } from '../../hooks/src/index.js'; // the hook manager, over core's event contract (not a package dependency: hooks depends on core)
 import {
   type CheckpointRecord,
   ConflictError,

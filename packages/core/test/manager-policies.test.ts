@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { type CheckpointEvents, HookManager } from '@ckpt/hooks';
 import { describe, expect, it } from 'vitest';
+import { type CheckpointEvents, HookManager } from '../../hooks/src/index.js'; // the hook manager, over core's event contract (not a package dependency: hooks depends on core)
 import {
   anyOf,
   bestOnly,

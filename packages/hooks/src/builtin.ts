@@ -5,8 +5,8 @@ import type {
   CheckpointEvent,
   CheckpointEvents,
   CheckpointSkippedContext,
-} from './events.js';
-import { CHECKPOINT_EVENTS } from './events.js';
+} from '@ckpt/core';
+import { CHECKPOINT_EVENTS } from '@ckpt/core';
 import type { HookControl, HookObject, HookResult } from './manager.js';
 
 type Handlers = Partial<{

@@ -3,6 +3,37 @@
  * isolation of failures, vetoes and timeouts; the events ckpt emits; and
  * built-in logging, validation and early-stopping hooks.
  */
+
+// The event contract lives in @ckpt/core; re-exported here for code that imported it from @ckpt/hooks.
+export {
+  type AfterBackupContext,
+  type AfterDownloadContext,
+  type AfterExportContext,
+  type AfterIntegrityCheckContext,
+  type AfterLoadContext,
+  type AfterSaveContext,
+  type AfterUploadContext,
+  type BackupContext,
+  type BeforeDownloadContext,
+  type BeforeIntegrityCheckContext,
+  type BeforeLoadContext,
+  type BeforeSaveContext,
+  type BeforeUploadContext,
+  type BestCheckpointContext,
+  CHECKPOINT_EVENTS,
+  type CheckpointEvent,
+  type CheckpointEvents,
+  type CheckpointInfo,
+  type CheckpointSkippedContext,
+  type DeleteContext,
+  type EmitResult,
+  type ErrorContext,
+  type EventSink,
+  type ExperimentEndContext,
+  type ExperimentStartContext,
+  type ExportContext,
+  type MetricLoggedContext,
+} from '@ckpt/core';
 export {
   type EarlyStoppingOptions,
   type EarlyStoppingState,
@@ -14,9 +45,7 @@ export {
   type ValidationOptions,
   validationHook,
 } from './builtin.js';
-export * from './events.js';
 export {
-  type EmitResult,
   type HookControl,
   HookError,
   type HookErrorContext,

@@ -1,4 +1,4 @@
-import { CkptError } from '@ckpt/native';
+import { CkptError, type EmitResult, type EventFailure, type EventSink } from '@ckpt/core';
 
 /** What a handler may return: nothing, `false` or `{ veto }` to veto, `{ amend }` to change the context. */
 // biome-ignore lint/suspicious/noConfusingVoidType: handlers with no return statement return void
@@ -46,20 +46,8 @@ export interface HookInfo {
   timeoutMs: number;
 }
 
-/** A hook that threw or timed out. */
-export interface HookFailure {
-  hook: string;
-  event: string;
-  error: unknown;
-  at: Date;
-}
-
-export interface EmitResult {
-  /** Set when a `before*` hook vetoed: its name and reason. */
-  vetoed?: { hook: string; reason: string };
-  /** Failures of non-required hooks during this emission. */
-  errors: HookFailure[];
-}
+/** A hook that threw or timed out (the event contract's failure, in @ckpt/core). */
+export type HookFailure = EventFailure;
 
 /** A required hook failed, so the operation it guards fails too. */
 export class HookError extends CkptError {
@@ -104,7 +92,7 @@ function isVetoable(event: string): boolean {
  * `errors` and reported as an `error` event) unless it is required; a
  * `before*` handler can veto the operation or amend its context.
  */
-export class HookManager<Events extends object> {
+export class HookManager<Events extends object> implements EventSink<Events> {
   readonly #hooks = new Map<string, Registered>();
   readonly #errors: HookFailure[] = [];
   #order = 0;

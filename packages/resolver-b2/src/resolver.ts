@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { CheckpointEvents, EventSink } from '@ckpt/core';
 import { CkptError, InvalidArgumentError, NotFoundError, VetoedError } from '@ckpt/core';
-import type { CheckpointEvents, HookManager } from '@ckpt/hooks';
 import { type FileLock, lockFile, type ProgressCallback, TEMP_SUFFIX } from '@ckpt/native';
 import { Cache, checkName, LOCK_FOLDER } from './cache.js';
 import { makeClient } from './client.js';
@@ -21,7 +21,7 @@ export interface ResolverOptions extends ConfigInput, TransferOptions {
   /** Credentials (default: from the environment or the credentials file). */
   credentials?: Credentials;
   /** Receives the before/after download and upload events. */
-  hooks?: HookManager<CheckpointEvents>;
+  hooks?: EventSink<CheckpointEvents>;
   /** How long to wait for another process downloading the same file before downloading anyway (default 10 min). */
   lockTimeoutMs?: number;
   /** An S3 client of your own (tests, custom middleware); otherwise one is made from the config. */

@@ -2,8 +2,7 @@
  * One experiment: what a training script logs into, and the tracker a
  * CheckpointManager reports its checkpoints to.
  */
-import type { CheckpointRecord, ExperimentInfo, Tracker } from '@ckpt/core';
-import type { CheckpointEvents, HookManager } from '@ckpt/hooks';
+import type { CheckpointEvents, CheckpointRecord, EventSink, ExperimentInfo, Tracker } from '@ckpt/core';
 import {
   ClosedError,
   type Experiment,
@@ -19,7 +18,7 @@ export interface ExperimentTrackerOptions extends ExperimentInput {
   /** Options for a database opened here. */
   store?: TrackingStoreOptions;
   /** Receives `experimentStart`, `experimentEnd` and `metricLogged` events. */
-  hooks?: HookManager<CheckpointEvents>;
+  hooks?: EventSink<CheckpointEvents>;
 }
 
 export class ExperimentTracker implements Tracker {
@@ -28,14 +27,14 @@ export class ExperimentTracker implements Tracker {
   readonly id: number;
   readonly store: TrackingStore;
   readonly #ownsStore: boolean;
-  readonly #hooks: HookManager<CheckpointEvents> | undefined;
+  readonly #hooks: EventSink<CheckpointEvents> | undefined;
   #ended = false;
 
   private constructor(
     store: TrackingStore,
     experiment: Experiment,
     ownsStore: boolean,
-    hooks?: HookManager<CheckpointEvents>,
+    hooks?: EventSink<CheckpointEvents>,
   ) {
     this.store = store;
     this.id = experiment.id;

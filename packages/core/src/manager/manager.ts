@@ -16,7 +16,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import type { CheckpointEvents, CheckpointInfo, EmitResult } from '@ckpt/hooks';
 import { sha256File, writeFileAtomic } from '@ckpt/native';
 import { LRUCache } from 'lru-cache';
 import { convertCheckpoint } from '../convert.js';
@@ -29,6 +28,7 @@ import {
   UnsupportedError,
   VetoedError,
 } from '../errors.js';
+import type { CheckpointEvents, CheckpointInfo, EmitResult } from '../events.js';
 import type { Inspection, SaveResult, StorageBackend } from '../storage.js';
 import { assertStateTree, type StateTree, type StateValue } from '../tree.js';
 import { type Comparison, compareConfigs, compareMetrics, compareTensors } from './compare.js';

@@ -1,7 +1,7 @@
 /** The CheckpointManager's options, checked once with clear errors. */
 import { resolve } from 'node:path';
-import type { CheckpointEvents, HookManager } from '@ckpt/hooks';
 import { InvalidArgumentError } from '../errors.js';
+import type { CheckpointEvents, EventSink } from '../events.js';
 import type { StorageRegistry } from '../registry.js';
 import type { StorageBackend } from '../storage.js';
 import type { Tracker } from '../tracker.js';
@@ -25,7 +25,7 @@ export interface CheckpointManagerOptions {
   /** Options passed to the backend's `save` (e.g. `{ tiedWeights: 'dedupe' }`). */
   saveOptions?: Record<string, unknown>;
   tracker?: Tracker;
-  hooks?: HookManager<CheckpointEvents>;
+  hooks?: EventSink<CheckpointEvents>;
   /** Where files go and their names (default: seed 003's). */
   layout?: Layout;
   /** When to save; several policies must all agree (default: every call saves). */
@@ -82,7 +82,7 @@ export interface ResolvedOptions {
   registry: StorageRegistry | undefined;
   saveOptions: Record<string, unknown>;
   tracker: Tracker | undefined;
-  hooks: HookManager<CheckpointEvents> | undefined;
+  hooks: EventSink<CheckpointEvents> | undefined;
   layout: Layout;
   savePolicy: SavePolicy | undefined;
   retention: RetentionPolicy[];

@@ -1,8 +1,10 @@
 /**
- * The events ckpt emits and what each carries. @ckpt/core emits the
- * checkpoint and experiment events, a tracker the metric events, and
- * @ckpt/resolver-b2 the download and upload events. Contexts of `before*`
- * events may be amended by hooks (add metadata, change tags) and vetoed.
+ * The events ckpt emits and what each carries: the contract between the
+ * packages that emit (@ckpt/core the checkpoint and experiment events, a
+ * tracker the metric events, @ckpt/resolver-b2 the download and upload
+ * events) and whatever listens (@ckpt/hooks' HookManager implements
+ * `EventSink`). Contexts of `before*` events may be amended by hooks (add
+ * metadata, change tags) and vetoed.
  */
 
 /** A checkpoint as hooks see it (core's CheckpointRecord has these fields and more). */
@@ -217,3 +219,27 @@ export const CHECKPOINT_EVENTS: readonly CheckpointEvent[] = [
   'beforeUpload',
   'afterUpload',
 ];
+
+/** A listener that failed (or timed out) while an event was delivered. */
+export interface EventFailure {
+  hook: string;
+  event: string;
+  error: unknown;
+  at: Date;
+}
+
+/** What delivering one event came to. */
+export interface EmitResult {
+  /** Set when a `before*` listener vetoed: its name and reason. */
+  vetoed?: { hook: string; reason: string };
+  /** Failures of listeners that are not required. */
+  errors: EventFailure[];
+}
+
+/**
+ * Where emitters send events: all an emitter needs to know of a listener.
+ * @ckpt/hooks' HookManager is one; a test or an application may bring its own.
+ */
+export interface EventSink<Events extends object = CheckpointEvents> {
+  emit<K extends keyof Events & string>(event: K, context: Events[K]): Promise<EmitResult>;
+}
