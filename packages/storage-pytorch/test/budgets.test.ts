@@ -189,6 +189,8 @@ describe('budgets on what a pickle may ask for', () => {
     zip.writeUInt32LE(version.length, second + 24);
     const path = file();
     writeFileSync(path, zip);
-    expect((await refusal(path, () => pytorch.load(path))).message).toMatch(/archive\/version is \d+ bytes: not a torch record/);
+    expect((await refusal(path, () => pytorch.load(path))).message).toMatch(
+      /archive\/version is \d+ bytes: not a torch record/,
+    );
   });
 });
