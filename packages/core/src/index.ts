@@ -86,6 +86,8 @@ export {
   everySteps,
   keepBest,
   keepEvery,
+  keepIfAll,
+  keepIfAny,
   keepLatest,
   keepOnePer,
   keepTagged,

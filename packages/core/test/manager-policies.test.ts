@@ -10,6 +10,8 @@ import {
   everySteps,
   keepBest,
   keepEvery,
+  keepIfAll,
+  keepIfAny,
   keepLatest,
   keepOnePer,
   keepTagged,
@@ -111,6 +113,26 @@ describe('save policies', () => {
 });
 
 describe('retention', () => {
+  it('a list keeps what any policy keeps (keepIfAny); keepIfAll keeps only what every policy keeps', async () => {
+    const tags = (epoch: number) => (epoch % 2 === 0 ? ['release'] : []);
+    const runs = async (retention: Parameters<typeof openManager>[1]['retention']) => {
+      const { manager } = await openManager(root, { experiment: uniqueName(), retention });
+      for (let epoch = 1; epoch <= 10; epoch++) {
+        await manager.save({ state: { w: weights(4, epoch) }, epoch, tags: tags(epoch), metrics: { val_loss: epoch } });
+      }
+      const kept = epochsOf(await manager.list());
+      await manager.close();
+      return kept;
+    };
+    // The best (epoch 1) and the latest (10) always stay.
+    const list = await runs([keepTagged('release'), keepLatest(3)]);
+    expect(list).toEqual([1, 2, 4, 6, 8, 9, 10]);
+    expect(await runs(keepIfAny(keepTagged('release'), keepLatest(3)))).toEqual(list);
+    expect(await runs(keepIfAll(keepTagged('release'), keepLatest(3)))).toEqual([1, 8, 10]); // releases among the latest 3
+    // Retention runs after every save over what is left: the latest 5 left are releases 4-10 and the best.
+    expect(await runs(keepIfAll(keepTagged('release'), keepLatest(5)))).toEqual([1, 4, 6, 8, 10]);
+  });
+
   it('keeps the latest N, never deleting the best, and removes the files', async () => {
     const { manager } = await openManager(root, { experiment: uniqueName(), retention: keepLatest(2) });
     const losses = [0.9, 0.1, 0.8, 0.7, 0.6, 0.5];

@@ -36,6 +36,7 @@ import { readablePath, writablePath } from './confine.js';
 import { copyVerified, gunzipFile, gzipFile, linkAtomically, makeStagingDir, OWNER } from './files.js';
 import { type Changes, IndexStore } from './index-store.js';
 import { type CheckpointManagerOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { keepIfAny } from './policies.js';
 import { findBest, findLatest, refreshFlags, type Selector, selectOrThrow } from './ranking.js';
 import type { CheckpointRecord, CheckpointStatus, IndexFile, StoredRecord } from './record.js';
 import { type RecoveryReport, reconcile } from './recovery.js';
@@ -1004,8 +1005,7 @@ export class CheckpointManager {
     const latest = findLatest(index.checkpoints);
     const candidates = index.checkpoints.filter((r) => r.status === 'ok');
     const ordered = [...candidates].sort((a, b) => a.sequence - b.sequence).map((r) => this.#withPath(r));
-    const kept = new Set<string>();
-    for (const policy of retention) for (const id of policy(ordered, { score })) kept.add(id);
+    const kept = keepIfAny(...retention)(ordered, { score }); // a list keeps what any of its policies keeps
     return candidates.filter((r) => !kept.has(r.id) && r !== best && r !== latest && !r.protected);
   }
 

@@ -100,6 +100,13 @@ export interface RetentionContext {
  * Given the checkpoints (oldest first), returns the ids this policy keeps.
  * A checkpoint is deleted when no policy keeps it and it is not the best,
  * the latest, or protected.
+ *
+ * One rule for lists of policies, saves and retention alike: **a list acts
+ * only when every policy in it agrees.** A save happens when every save
+ * policy allows it (`allOf`); a checkpoint is deleted when every retention
+ * policy lets it go, that is, when none keeps it (`keepIfAny`). Say the other
+ * combination explicitly: `anyOf(...)` to save when any allows,
+ * `keepIfAll(...)` to keep only what every policy keeps.
  */
 export type RetentionPolicy = (records: readonly CheckpointRecord[], context: RetentionContext) => Set<string>;
 
@@ -163,4 +170,22 @@ export function keepOnePer(intervalMs: number): RetentionPolicy {
 /** Keeps checkpoints carrying any of `tags`. */
 export function keepTagged(...tags: string[]): RetentionPolicy {
   return (records) => new Set(records.filter((r) => r.tags.some((t) => tags.includes(t))).map((r) => r.id));
+}
+
+/** Keeps what any of the policies keeps (a list of retention policies means the same). */
+export function keepIfAny(...policies: RetentionPolicy[]): RetentionPolicy {
+  return (records, context) => {
+    const kept = new Set<string>();
+    for (const policy of policies) for (const id of policy(records, context)) kept.add(id);
+    return kept;
+  };
+}
+
+/** Keeps only what every policy keeps: `keepIfAll(keepTagged('release'), keepLatest(5))`, the latest 5 releases. */
+export function keepIfAll(...policies: RetentionPolicy[]): RetentionPolicy {
+  return (records, context) => {
+    const [first, ...rest] = policies.map((policy) => policy(records, context));
+    if (!first) return new Set();
+    return new Set([...first].filter((id) => rest.every((kept) => kept.has(id))));
+  };
 }
