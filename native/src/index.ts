@@ -30,7 +30,7 @@ export {
   type RangeDownloadOptions,
 } from './download.js';
 export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from './errors.js';
-export { TEMP_SUFFIX } from './js-impl.js';
+export { TEMP_SUFFIX, tempPathFor } from './js-impl.js';
 export { processAlive, processStartTime } from './lock.js';
 export type {
   FileLock,

@@ -266,7 +266,12 @@ class JsMapped implements MappedFile {
   }
 }
 
-function tempName(target: string): string {
+/**
+ * The temporary a file is written to before it is renamed over `target`:
+ * `.<name>.<random>.ckpt-tmp` beside it, as the Rust writer names it. Every
+ * package names its temporaries with this, so recovery finds them all.
+ */
+export function tempPathFor(target: string): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   const random = Array.from(randomBytes(6), (b) => alphabet[b % alphabet.length]).join('');
   return join(dirname(target), `.${basename(target)}.${random}${TEMP_SUFFIX}`);
@@ -301,7 +306,7 @@ async function writeFileAtomic(
   if (existing?.isDirectory()) {
     throw new NativeError(NativeErrorCode.IsDirectory, describe.isDirectory(path), { path });
   }
-  const temp = tempName(path);
+  const temp = tempPathFor(path);
   let handle: FileHandle;
   try {
     handle = await open(temp, 'wx', 0o666);

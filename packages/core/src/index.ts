@@ -104,6 +104,7 @@ export { type MinimalLogging, Seed001Files, type Seed001RunInfo, type TrainingMe
 export { type SnapshotMode, snapshotState } from './manager/snapshot.js';
 export type { Progress, ProgressCallback } from './progress.js';
 export { StorageRegistry } from './registry.js';
+export { parseSize } from './size.js';
 export {
   DETECT_BYTES,
   type FileDigest,

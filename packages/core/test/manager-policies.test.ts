@@ -4,6 +4,7 @@ import { type CheckpointEvents, HookManager } from '../../hooks/src/index.js'; /
 import {
   anyOf,
   bestOnly,
+  type CheckpointManagerOptions,
   type CheckpointRecord,
   everyEpochs,
   everySeconds,
@@ -115,7 +116,7 @@ describe('save policies', () => {
 describe('retention', () => {
   it('a list keeps what any policy keeps (keepIfAny); keepIfAll keeps only what every policy keeps', async () => {
     const tags = (epoch: number) => (epoch % 2 === 0 ? ['release'] : []);
-    const runs = async (retention: Parameters<typeof openManager>[1]['retention']) => {
+    const runs = async (retention: CheckpointManagerOptions['retention']) => {
       const { manager } = await openManager(root, { experiment: uniqueName(), retention });
       for (let epoch = 1; epoch <= 10; epoch++) {
         await manager.save({ state: { w: weights(4, epoch) }, epoch, tags: tags(epoch), metrics: { val_loss: epoch } });

@@ -10,7 +10,7 @@ import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CheckpointEvents, EventSink } from '@ckpt/core';
 import { CkptError, InvalidArgumentError, NotFoundError, VetoedError } from '@ckpt/core';
-import { type FileLock, lockFile, type ProgressCallback, TEMP_SUFFIX } from '@ckpt/native';
+import { type FileLock, lockFile, type ProgressCallback, tempPathFor } from '@ckpt/native';
 import { Cache, checkName, LOCK_FOLDER } from './cache.js';
 import { makeClient } from './client.js';
 import { type ConfigInput, type Credentials, loadCredentials, type ResolverConfig, resolveConfig } from './config.js';
@@ -149,10 +149,7 @@ export class Resolver {
     const lock = await this.#lock(name);
     try {
       if (existsSync(destination)) return destination; // another process fetched it while we waited
-      const temp = join(
-        dirname(destination),
-        `.${basename(destination)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`,
-      );
+      const temp = tempPathFor(destination);
       let sha256: string;
       try {
         sha256 = await downloadObject(this.#s3, bucket, key, info, temp, {

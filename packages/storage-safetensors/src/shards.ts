@@ -3,39 +3,13 @@
  * and so on, plus `model.safetensors.index.json` mapping each tensor to its file.
  */
 import { basename } from 'node:path';
-import { FormatError, InvalidArgumentError, type Tensor } from '@ckpt/core';
+import { FormatError, InvalidArgumentError, parseSize as parseCoreSize, type Tensor } from '@ckpt/core';
 
 export const INDEX_SUFFIX = '.safetensors.index.json';
 
-const UNITS: Record<string, number> = {
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  tb: 1e12,
-  kib: 2 ** 10,
-  mib: 2 ** 20,
-  gib: 2 ** 30,
-  tib: 2 ** 40,
-};
-
-/** Bytes from a number or a string such as "5GB" (decimal, as transformers reads it) or "2GiB". */
+/** Bytes from a number or a string such as "5GB" (decimal, as transformers reads it) or "2GiB": core's one parser. */
 export function parseSize(size: number | string): number {
-  if (typeof size === 'number') {
-    if (!Number.isSafeInteger(size) || size <= 0) {
-      throw new InvalidArgumentError(`a shard size must be a positive integer of bytes, got ${size}`);
-    }
-    return size;
-  }
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)\s*$/i.exec(size);
-  const unit = match?.[2] ? UNITS[match[2].toLowerCase()] : undefined;
-  if (!match || unit === undefined) {
-    throw new InvalidArgumentError(`cannot read ${JSON.stringify(size)} as a size`, {
-      expected: 'bytes, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB',
-      found: size,
-    });
-  }
-  return parseSize(Math.floor(Number(match[1]) * unit));
+  return parseCoreSize(size, { what: 'a shard size' });
 }
 
 /** Greedy, in order, as transformers does: a new shard when the next tensor would overflow this one. */

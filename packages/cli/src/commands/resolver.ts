@@ -1,5 +1,5 @@
 /** Commands over the resolver: resolve names, download, upload, and manage the cache. */
-import { InvalidArgumentError } from '@ckpt/core';
+import { InvalidArgumentError, parseSize } from '@ckpt/core';
 import type { Resolver } from '@ckpt/resolver-b2';
 import type { Context } from '../context.js';
 import { formatBytes } from '../output.js';
@@ -98,16 +98,6 @@ export function parseAge(text: string): number {
   return Number(match[1]) * (UNITS[match[2] as string] as number);
 }
 
-/** `10GB`, `500MiB`, `1024`. */
-export function parseBytes(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?$/i.exec(text.trim());
-  if (!match) throw new InvalidArgumentError(`--max-size ${text}: expected a size such as 10GB or 500MiB`);
-  const unit = (match[2] ?? '').toLowerCase();
-  const power = ' kmgt'.indexOf(unit[0] ?? ' ');
-  const base = unit.includes('i') ? 1024 : 1000;
-  return Math.round(Number(match[1]) * base ** Math.max(power, 0));
-}
-
 export async function cachePruneCommand(
   ctx: Context,
   options: { olderThan?: string; maxSize?: string; dryRun?: boolean },
@@ -118,7 +108,7 @@ export async function cachePruneCommand(
   await withResolver(ctx, async (resolver) => {
     const removed = await resolver.cache.prune({
       ...(options.olderThan ? { olderThanMs: parseAge(options.olderThan) } : {}),
-      ...(options.maxSize ? { maxBytes: parseBytes(options.maxSize) } : {}),
+      ...(options.maxSize ? { maxBytes: parseSize(options.maxSize, { allowZero: true, what: '--max-size' }) } : {}),
       dryRun: options.dryRun ?? false,
     });
     ctx.out.result({ dryRun: options.dryRun ?? false, removed }, () => {

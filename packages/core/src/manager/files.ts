@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { processAlive, processStartTime, Sha256, sha256File, TEMP_SUFFIX } from '@ckpt/native';
+import { processAlive, processStartTime, Sha256, sha256File, tempPathFor } from '@ckpt/native';
 import { IntegrityError } from '../errors.js';
 
 /** Where saves are written before they are committed, inside the experiment folder. */
@@ -76,10 +76,6 @@ export async function renameDurably(from: string, to: string, fsync: boolean): P
   if (fsync) await syncFolder(dirname(to));
 }
 
-function tempBeside(path: string): string {
-  return join(dirname(path), `.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
-}
-
 /**
  * Makes `path` name the same file as `target` (a hard link: checkpoint files
  * are never changed in place, so this costs nothing), or a copy where links
@@ -88,7 +84,7 @@ function tempBeside(path: string): string {
 export async function linkAtomically(target: string, path: string, fsync: boolean): Promise<void> {
   const [a, b] = await Promise.all([stat(target), stat(path).catch(() => undefined)]);
   if (b && a.ino === b.ino && a.dev === b.dev) return;
-  const temp = tempBeside(path);
+  const temp = tempPathFor(path);
   try {
     await link(target, temp).catch(() => copyFile(target, temp));
     await renameDurably(temp, path, fsync);
@@ -108,7 +104,7 @@ export async function copyVerified(
   fsync: boolean,
 ): Promise<{ size: number; sha256: string }> {
   await mkdir(dirname(destination), { recursive: true });
-  const temp = tempBeside(destination);
+  const temp = tempPathFor(destination);
   try {
     await copyFile(source, temp);
     if (fsync) {
@@ -149,7 +145,7 @@ export async function gzipFile(
 ): Promise<{ size: number; sha256: string }> {
   const hasher = new Sha256();
   const counter = { bytes: 0 };
-  const temp = tempBeside(destination);
+  const temp = tempPathFor(destination);
   try {
     await pipeline(
       createReadStream(source),
