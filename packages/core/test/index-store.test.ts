@@ -1,7 +1,6 @@
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FormatError } from '../src/index.js';
 import { IndexStore } from '../src/manager/index-store.js';
 import type { StoredRecord } from '../src/manager/record.js';
 import { scratch, uniqueName } from './support/helpers.js';

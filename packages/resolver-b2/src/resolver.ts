@@ -3,10 +3,10 @@
  * name from the cache, or else downloaded from the bucket into the cache;
  * `b2://` and `s3://` URIs likewise.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CheckpointEvents, EventSink } from '@ckpt/core';
 import { CkptError, InvalidArgumentError, NotFoundError, VetoedError } from '@ckpt/core';

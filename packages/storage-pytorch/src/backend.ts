@@ -1,14 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
-  childrenOf,
   collectLeaves,
   FormatError,
   getEntry,
   type Inspection,
   isPlainObject,
   isTensor,
-  joinPath,
   type Loaded,
   numel,
   type SaveResult,

@@ -3,7 +3,7 @@
  * and so on, plus `model.safetensors.index.json` mapping each tensor to its file.
  */
 import { basename } from 'node:path';
-import { FormatError, InvalidArgumentError, parseSize as parseCoreSize, type Tensor } from '@ckpt/core';
+import { FormatError, parseSize as parseCoreSize, type Tensor } from '@ckpt/core';
 
 export const INDEX_SUFFIX = '.safetensors.index.json';
 
