@@ -798,12 +798,15 @@ export class CheckpointManager {
     this.#assertOpen();
     const record = await this.#record(selector, true);
     const verify = options.verifyIntegrity ?? this.#o.verifyOnLoad;
-    const emitted = await this.#emit('beforeLoad', {
-      experiment: this.#o.experiment,
-      record: this.#info(record),
-      verifyIntegrity: verify,
-    });
-    if (emitted?.vetoed) throw new VetoedError(emitted.vetoed.hook, emitted.vetoed.reason, `loading ${record.id}`);
+    await this.#gate(
+      'beforeLoad',
+      {
+        experiment: this.#o.experiment,
+        record: this.#info(record),
+        verifyIntegrity: verify,
+      },
+      `loading ${record.id}`,
+    );
     if (record.status === 'missing' && !existsSync(record.path)) {
       throw new NotFoundError(`checkpoint ${record.id} is missing: ${record.path}`, {
         path: record.path,
@@ -1103,12 +1106,15 @@ export class CheckpointManager {
     const record = await this.#record(selector, true);
     const file = `${this.#o.layout.backupFolder}/${record.file}`;
     const destination = this.#writable(file);
-    const emitted = await this.#emit('beforeBackup', {
-      experiment: this.#o.experiment,
-      record: this.#info(record),
-      destination,
-    });
-    if (emitted?.vetoed) throw new VetoedError(emitted.vetoed.hook, emitted.vetoed.reason, `backing up ${record.id}`);
+    await this.#gate(
+      'beforeBackup',
+      {
+        experiment: this.#o.experiment,
+        record: this.#info(record),
+        destination,
+      },
+      `backing up ${record.id}`,
+    );
     const { sha256 } = await copyVerified(this.#readable(record.file), destination, record.sha256, this.#o.fsync);
     const updated = await this.#change(record.id, (r) => {
       r.backup = { file, sha256, at: this.#o.now().toISOString() };
@@ -1140,13 +1146,16 @@ export class CheckpointManager {
   async export(selector: Selector, destination: string, options: { format?: string } = {}): Promise<ExportResult> {
     const record = await this.#record(selector, true);
     const format = options.format ?? record.format;
-    const emitted = await this.#emit('beforeExport', {
-      experiment: this.#o.experiment,
-      record: this.#info(record),
-      destination,
-      format,
-    });
-    if (emitted?.vetoed) throw new VetoedError(emitted.vetoed.hook, emitted.vetoed.reason, `exporting ${record.id}`);
+    await this.#gate(
+      'beforeExport',
+      {
+        experiment: this.#o.experiment,
+        record: this.#info(record),
+        destination,
+        format,
+      },
+      `exporting ${record.id}`,
+    );
     await mkdir(destination, { recursive: true });
     let files: ExportResult['files'];
     if (format === record.format) {
@@ -1268,6 +1277,16 @@ export class CheckpointManager {
   }
 
   // ------------------------------------------------------ hooks, tracker
+
+  /** Emits a `before*` event and throws VetoedError when a hook vetoes `operation`. */
+  async #gate<K extends keyof CheckpointEvents & string>(
+    event: K,
+    context: CheckpointEvents[K],
+    operation: string,
+  ): Promise<void> {
+    const emitted = await this.#emit(event, context);
+    if (emitted?.vetoed) throw new VetoedError(emitted.vetoed.hook, emitted.vetoed.reason, operation);
+  }
 
   async #emit<K extends keyof CheckpointEvents & string>(
     event: K,
