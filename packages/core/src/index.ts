@@ -50,6 +50,7 @@ export { readablePath, writablePath } from './manager/confine.js';
 export {
   compactStamp,
   dashStamp,
+  epochStepLayout,
   type FileNameContext,
   type FolderContext,
   formatSpec,
@@ -63,7 +64,13 @@ export {
   seed001RunName,
   seed003Layout,
   templateLayout,
-} from './manager/layouts.js';
+} from './manager/layouts/index.js';
+export {
+  type MinimalLogging,
+  Seed001Files,
+  type Seed001RunInfo,
+  type TrainingMetadata,
+} from './manager/layouts/seed001.js';
 export {
   CheckpointManager,
   type ExportResult,
@@ -100,7 +107,6 @@ export {
 export { type BestSetting, monitorScore, type Score, type Selector } from './manager/ranking.js';
 export type { BackupInfo, CheckpointRecord, CheckpointStatus, IndexFile, StoredRecord } from './manager/record.js';
 export type { RecoveryReport } from './manager/recovery.js';
-export { type MinimalLogging, Seed001Files, type Seed001RunInfo, type TrainingMetadata } from './manager/seed001.js';
 export { type SnapshotMode, snapshotState } from './manager/snapshot.js';
 export type { Progress, ProgressCallback } from './progress.js';
 export { StorageRegistry } from './registry.js';

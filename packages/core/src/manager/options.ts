@@ -5,7 +5,7 @@ import type { CheckpointEvents, EventSink } from '../events.js';
 import type { StorageRegistry } from '../registry.js';
 import type { StorageBackend } from '../storage.js';
 import type { Tracker } from '../tracker.js';
-import { type Layout, seed003Layout } from './layouts.js';
+import { epochStepLayout, type Layout } from './layouts/index.js';
 import { allOf, type RetentionPolicy, type SavePolicy } from './policies.js';
 import { monitorScore, type Score } from './ranking.js';
 import type { CheckpointRecord } from './record.js';
@@ -215,9 +215,9 @@ export function resolveOptions(options: CheckpointManagerOptions): ResolvedOptio
   if (options.snapshot !== undefined && !['copy', 'transfer', 'none'].includes(options.snapshot)) {
     fail('`snapshot` must be "copy", "transfer" or "none"', 'copy | transfer | none', options.snapshot);
   }
-  const layout = options.layout ?? seed003Layout();
+  const layout = options.layout ?? epochStepLayout();
   if (typeof layout.fileName !== 'function' || typeof layout.folder !== 'function') {
-    fail('`layout` must be a layout such as seed003Layout()');
+    fail('`layout` must be a layout such as epochStepLayout()');
   }
   return {
     root: resolve(options.directory),

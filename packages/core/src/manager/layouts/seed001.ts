@@ -5,8 +5,8 @@
  * `isoformat()`.
  */
 
-import { pythonIsoformat } from './layouts.js';
-import type { CheckpointManager } from './manager.js';
+import type { CheckpointManager } from '../manager.js';
+import { pythonIsoformat } from './index.js';
 
 export interface Seed001RunInfo {
   modelName: string;

@@ -2,7 +2,7 @@
  * Where checkpoints go and what they are called: presets with the seed
  * projects' exact naming, and Lightning-style filename templates.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
 
 export interface FolderContext {
   experiment: string;
@@ -61,18 +61,26 @@ function safeSegment(value: string, what: string): string {
 }
 
 /**
- * Seed 003's layout (the default): `<dir>/<experiment>/checkpoint_epoch_0001_step_000100_20231201_143022.<ext>`,
- * `checkpoint_metadata.json` and `backups/` beside them.
+ * The default layout, named for what it does: `<dir>/<experiment>/checkpoint_epoch_0001_step_000100_20231201_143022.<ext>`
+ * (epoch, step and a UTC time stamp), `checkpoint_metadata.json` and `backups/` beside them. Seed 003's layout.
  */
-export function seed003Layout(): Layout {
+export function epochStepLayout(): Layout {
   return {
-    name: 'seed003',
+    name: 'epoch-step',
     folder: ({ experiment }) => safeSegment(experiment, 'experiment'),
     fileName: ({ epoch, step, timestamp }) =>
       `checkpoint_epoch_${pad(epoch ?? 0, 4)}_step_${pad(step ?? 0, 6)}_${compactStamp(timestamp)}`,
     indexFile: 'checkpoint_metadata.json',
     backupFolder: 'backups',
   };
+}
+
+/**
+ * Seed 003's layout: the default, `epochStepLayout()`.
+ * @deprecated Use `epochStepLayout()`; this name stays for one release.
+ */
+export function seed003Layout(): Layout {
+  return { ...epochStepLayout(), name: 'seed003' };
 }
 
 /** Seed 000's layout: `<base>/<model>/epoch_<n>.pt` and a stable `<base>/<model>/best.pt`. */
@@ -187,6 +195,7 @@ export function templateLayout(template: string, options: { autoInsertMetricName
 
 /** The layouts by name. */
 export const layouts = {
+  epochStep: epochStepLayout,
   seed000: seed000Layout,
   seed001: seed001Layout,
   seed003: seed003Layout,
