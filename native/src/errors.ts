@@ -12,6 +12,7 @@ export const NativeErrorCode = {
   InvalidArgument: 'CKPT_INVALID_ARGUMENT',
   Io: 'CKPT_IO',
   Locked: 'CKPT_LOCKED',
+  Unsupported: 'CKPT_UNSUPPORTED',
 } as const;
 
 export type NativeErrorCode = (typeof NativeErrorCode)[keyof typeof NativeErrorCode];

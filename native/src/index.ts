@@ -7,7 +7,7 @@
  */
 import { type Binding, loadBinding } from './binding.js';
 import { type RangeDownload, type RangeDownloadOptions, startDownload } from './download.js';
-import { CkptError } from './errors.js';
+import { NativeError, NativeErrorCode } from './errors.js';
 import { jsImplementation } from './js-impl.js';
 import { waitForLock } from './lock.js';
 import { nativeImplementation } from './native-impl.js';
@@ -85,7 +85,7 @@ export function canDownloadNatively(): boolean {
  */
 export function downloadRange(options: RangeDownloadOptions): RangeDownload {
   if (!selected.binding) {
-    throw new CkptError('CKPT_UNSUPPORTED', `downloadRange needs the native binding (${backend.reason})`);
+    throw new NativeError(NativeErrorCode.Unsupported, `downloadRange needs the native binding (${backend.reason})`);
   }
   return startDownload(selected.binding, options);
 }

@@ -10,6 +10,8 @@
  * and native and never import one another or hooks; only the cli imports
  * everything. Inside core, the contracts (every module outside `manager/`)
  * never import the manager, so a backend author depends on the contracts alone.
+ * And one error registry: nothing outside the errors modules (core's and
+ * native's) constructs a bare `CkptError`; every error is of a family.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -57,6 +59,9 @@ export function findViolations(root) {
     }
     for (const file of files) {
       const text = readFileSync(file, 'utf8');
+      if (!/\/src\/errors\.ts$/.test(file) && /new CkptError\(/.test(text)) {
+        violations.push(`${relative(root, file)}: constructs a bare CkptError (use an error family from @ckpt/core)`);
+      }
       for (const match of text.matchAll(IMPORT)) {
         const target = match[1];
         const where = relative(root, file);

@@ -25,7 +25,7 @@ describe('the dependency rules', () => {
     expect(findViolations(root)).toEqual([]);
   });
 
-  it('fail on a plugin importing a plugin, core importing a plugin or hooks, and contracts importing the manager', () => {
+  it('fail on a plugin importing a plugin, core importing hooks, contracts importing the manager, a bare CkptError', () => {
     const dir = tree({
       'packages/storage-pytorch/src/a.ts': "import { safetensors } from '@ckpt/storage-safetensors';\n",
       'packages/core/src/b.ts':
@@ -33,14 +33,17 @@ describe('the dependency rules', () => {
       'packages/core/src/manager/c.ts': "import { y } from '../tensor.js';\n",
       'packages/cli/src/d.ts': "import { pytorch } from '@ckpt/storage-pytorch';\n",
       'native/src/e.ts': "const core = await import('@ckpt/core');\n",
+      'packages/hooks/src/f.ts': "throw new CkptError('CKPT_X', 'bare');\n",
+      'packages/core/src/errors.ts': "export const e = new CkptError('CKPT_Y', 'the registry may');\n",
     });
     const found: string[] = findViolations(dir);
-    expect(found).toHaveLength(4);
+    expect(found).toHaveLength(5);
     for (const expected of [
       /^native\/src\/e\.ts: imports @ckpt\/core/,
       /^packages\/core\/src\/b\.ts: imports @ckpt\/hooks/,
       /^packages\/core\/src\/b\.ts: imports \.\/manager\/manager\.js \(core's contracts/,
       /^packages\/storage-pytorch\/src\/a\.ts: imports @ckpt\/storage-safetensors/,
+      /^packages\/hooks\/src\/f\.ts: constructs a bare CkptError/,
     ]) {
       expect(
         found.filter((line) => expected.test(line)),
@@ -49,6 +52,6 @@ describe('the dependency rules', () => {
     }
     const run = spawnSync(process.execPath, [checker, dir], { encoding: 'utf8' });
     expect(run.status).toBe(1);
-    expect(run.stderr.split('\n').filter(Boolean)).toHaveLength(4);
+    expect(run.stderr.split('\n').filter(Boolean)).toHaveLength(5);
   });
 });

@@ -13,6 +13,13 @@ export const ErrorCode = {
   Vetoed: 'CKPT_VETOED',
   Program: 'CKPT_PROGRAM',
   Limit: 'CKPT_LIMIT',
+  Network: 'CKPT_NETWORK',
+  AccessDenied: 'CKPT_ACCESS_DENIED',
+  Offline: 'CKPT_OFFLINE',
+  HookFailed: 'CKPT_HOOK_FAILED',
+  HookTimeout: 'CKPT_HOOK_TIMEOUT',
+  TrackerFull: 'CKPT_TRACKER_FULL',
+  TrackerBacklog: 'CKPT_TRACKER_BACKLOG',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -97,6 +104,49 @@ export class VetoedError extends CkptError {
     operation: string,
   ) {
     super(ErrorCode.Vetoed, `${operation} was vetoed by hook ${hook}: ${reason}`);
+  }
+}
+
+/** A remote store failed: the network (`CKPT_NETWORK`), refused credentials (`CKPT_ACCESS_DENIED`), or offline mode (`CKPT_OFFLINE`). */
+export class NetworkError extends CkptError {
+  override name = 'NetworkError';
+  constructor(
+    message: string,
+    details: CkptErrorDetails & {
+      code?: typeof ErrorCode.Network | typeof ErrorCode.AccessDenied | typeof ErrorCode.Offline;
+    } = {},
+  ) {
+    super(details.code ?? ErrorCode.Network, message, details);
+  }
+}
+
+/** A hook failed: a required one threw (`CKPT_HOOK_FAILED`, with `hook` and `event`), or one ran past its time (`CKPT_HOOK_TIMEOUT`). */
+export class HookError extends CkptError {
+  override name = 'HookError';
+  readonly hook: string | undefined;
+  readonly event: string | undefined;
+  constructor(
+    message: string,
+    details: CkptErrorDetails & {
+      code?: typeof ErrorCode.HookFailed | typeof ErrorCode.HookTimeout;
+      hook?: string;
+      event?: string;
+    } = {},
+  ) {
+    super(details.code ?? ErrorCode.HookFailed, message, details);
+    this.hook = details.hook;
+    this.event = details.event;
+  }
+}
+
+/** A tracker cannot take more: its fixed capacity (`CKPT_TRACKER_FULL`) or points it could not write (`CKPT_TRACKER_BACKLOG`). */
+export class TrackerError extends CkptError {
+  override name = 'TrackerError';
+  constructor(
+    message: string,
+    details: CkptErrorDetails & { code?: typeof ErrorCode.TrackerFull | typeof ErrorCode.TrackerBacklog } = {},
+  ) {
+    super(details.code ?? ErrorCode.TrackerFull, message, details);
   }
 }
 

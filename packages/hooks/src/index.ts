@@ -32,6 +32,7 @@ export {
   type ExperimentEndContext,
   type ExperimentStartContext,
   type ExportContext,
+  HookError,
   type MetricLoggedContext,
 } from '@ckpt/core';
 export {
@@ -47,7 +48,6 @@ export {
 } from './builtin.js';
 export {
   type HookControl,
-  HookError,
   type HookErrorContext,
   type HookFailure,
   type HookHandler,

@@ -1,4 +1,12 @@
-import { CkptError, type EmitResult, type EventFailure, type EventSink } from '@ckpt/core';
+import {
+  ConflictError,
+  type EmitResult,
+  type EventFailure,
+  type EventSink,
+  HookError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '@ckpt/core';
 
 /** What a handler may return: nothing, `false` or `{ veto }` to veto, `{ amend }` to change the context. */
 // biome-ignore lint/suspicious/noConfusingVoidType: handlers with no return statement return void
@@ -49,17 +57,10 @@ export interface HookInfo {
 /** A hook that threw or timed out (the event contract's failure, in @ckpt/core). */
 export type HookFailure = EventFailure;
 
-/** A required hook failed, so the operation it guards fails too. */
-export class HookError extends CkptError {
-  override name = 'HookError';
-  readonly hook: string;
-  readonly event: string;
-  constructor(hook: string, event: string, cause: unknown) {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    super('CKPT_HOOK_FAILED', `required hook ${JSON.stringify(hook)} failed on ${event}: ${message}`, { cause });
-    this.hook = hook;
-    this.event = event;
-  }
+/** A required hook failed, so the operation it guards fails too: core's HookError, with `hook` and `event`. */
+function requiredHookFailed(hook: string, event: string, cause: unknown): HookError {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new HookError(`required hook ${JSON.stringify(hook)} failed on ${event}: ${message}`, { hook, event, cause });
 }
 
 interface Registered {
@@ -115,15 +116,12 @@ export class HookManager<Events extends object> implements EventSink<Events> {
     events: K | readonly K[],
     options: HookOptions = {},
   ): this {
-    if (typeof name !== 'string' || name === '') throw new CkptError('CKPT_INVALID_ARGUMENT', 'a hook needs a name');
-    if (this.#hooks.has(name))
-      throw new CkptError('CKPT_CONFLICT', `a hook named ${JSON.stringify(name)} is already registered`);
+    if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('a hook needs a name');
+    if (this.#hooks.has(name)) throw new ConflictError(`a hook named ${JSON.stringify(name)} is already registered`);
     const list = (Array.isArray(events) ? events : [events]) as string[];
-    if (list.length === 0)
-      throw new CkptError('CKPT_INVALID_ARGUMENT', `hook ${JSON.stringify(name)} handles no events`);
+    if (list.length === 0) throw new InvalidArgumentError(`hook ${JSON.stringify(name)} handles no events`);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(timeoutMs > 0))
-      throw new CkptError('CKPT_INVALID_ARGUMENT', `hook ${JSON.stringify(name)}: timeoutMs must be positive`);
+    if (!(timeoutMs > 0)) throw new InvalidArgumentError(`hook ${JSON.stringify(name)}: timeoutMs must be positive`);
     let run: Registered['run'];
     if (typeof handler === 'function') {
       run = (_event, context, control) => (handler as HookHandler<unknown>)(context, control);
@@ -137,7 +135,7 @@ export class HookManager<Events extends object> implements EventSink<Events> {
         return undefined;
       };
     } else {
-      throw new CkptError('CKPT_INVALID_ARGUMENT', `hook ${JSON.stringify(name)} must be a function or an object`);
+      throw new InvalidArgumentError(`hook ${JSON.stringify(name)} must be a function or an object`);
     }
     this.#hooks.set(name, {
       name,
@@ -170,7 +168,7 @@ export class HookManager<Events extends object> implements EventSink<Events> {
 
   #get(name: string): Registered {
     const hook = this.#hooks.get(name);
-    if (!hook) throw new CkptError('CKPT_NOT_FOUND', `no hook named ${JSON.stringify(name)}`);
+    if (!hook) throw new NotFoundError(`no hook named ${JSON.stringify(name)}`);
     return hook;
   }
 
@@ -217,7 +215,7 @@ export class HookManager<Events extends object> implements EventSink<Events> {
         result.errors.push(failure);
         if (event !== 'error')
           await this.emit('error' as K, { hook: hook.name, event, error } as Events[K]).catch(() => undefined);
-        if (hook.required) throw new HookError(hook.name, event, error);
+        if (hook.required) throw requiredHookFailed(hook.name, event, error);
         continue;
       }
       if (outcome === false) vetoReason ??= `vetoed by hook ${hook.name}`;
@@ -241,7 +239,7 @@ async function withTimeout<T>(run: () => T | Promise<T>, timeoutMs: number, abor
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       // Reject first: an aborted handler that resolves at once must still count as timed out.
-      reject(new CkptError('CKPT_HOOK_TIMEOUT', `timed out after ${timeoutMs} ms`));
+      reject(new HookError(`timed out after ${timeoutMs} ms`, { code: 'CKPT_HOOK_TIMEOUT' }));
       abort.abort();
     }, timeoutMs);
   });

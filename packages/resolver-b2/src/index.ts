@@ -3,6 +3,9 @@
  * cache and Backblaze B2 or any S3-compatible bucket; uploads that skip what
  * the bucket already holds.
  */
+
+// NetworkError is core's (one error registry); re-exported here, where it used to live.
+export { NetworkError } from '@ckpt/core';
 export { Cache, type CacheEntry, type CacheRecord, type VerifyEntry } from './cache.js';
 export { makeClient, regionOf } from './client.js';
 export {
@@ -17,5 +20,5 @@ export {
   resolveConfig,
 } from './config.js';
 export { parseUri, type ResolveOptions, Resolver, type ResolverOptions } from './resolver.js';
-export { downloadObject, headObject, NetworkError, type ObjectInfo, type TransferOptions } from './transfer.js';
+export { downloadObject, headObject, type ObjectInfo, type TransferOptions } from './transfer.js';
 export { type UploadOptions, type UploadResult, uploadFile } from './upload.js';

@@ -9,7 +9,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CheckpointEvents, EventSink } from '@ckpt/core';
-import { CkptError, InvalidArgumentError, NotFoundError, VetoedError } from '@ckpt/core';
+import { CkptError, IntegrityError, InvalidArgumentError, NetworkError, NotFoundError, VetoedError } from '@ckpt/core';
 import { type FileLock, lockFile, type ProgressCallback, tempPathFor } from '@ckpt/native';
 import { Cache, checkName, LOCK_FOLDER } from './cache.js';
 import { makeClient } from './client.js';
@@ -125,7 +125,7 @@ export class Resolver {
     if (!record) return;
     const [entry] = (await this.cache.verify()).filter((e) => e.name === name);
     if (entry?.status === 'corrupted') {
-      throw new CkptError('CKPT_INTEGRITY', `the cached ${path} no longer matches its SHA-256`, {
+      throw new IntegrityError(`the cached ${path} no longer matches its SHA-256`, {
         path,
         expected: record.sha256,
         found: entry.actual,
@@ -189,17 +189,12 @@ export class Resolver {
     if (error instanceof CkptError) return error;
     const code = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
     if (code === 403 || code === 401) {
-      return new CkptError(
-        'CKPT_ACCESS_DENIED',
-        `access to s3://${bucket}/${key} was refused (HTTP ${code}): check the key id and key`,
-        {
-          cause: error,
-        },
-      );
+      return new NetworkError(`access to s3://${bucket}/${key} was refused (HTTP ${code}): check the key id and key`, {
+        code: 'CKPT_ACCESS_DENIED',
+        cause: error,
+      });
     }
-    return new CkptError('CKPT_NETWORK', `s3://${bucket}/${key}: ${(error as Error)?.message ?? String(error)}`, {
-      cause: error,
-    });
+    return new NetworkError(`s3://${bucket}/${key}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
 
   async #lock(name: string): Promise<FileLock | undefined> {
@@ -216,7 +211,7 @@ export class Resolver {
 
   /** Uploads `path` to `key` (default: the bucket prefix + the file's name); skipped when the bucket already holds it. */
   async upload(path: string, key?: string, options: UploadOptions = {}): Promise<UploadResult> {
-    if (this.config.offline) throw new CkptError('CKPT_OFFLINE', `offline mode: not uploading ${path}`);
+    if (this.config.offline) throw new NetworkError(`offline mode: not uploading ${path}`, { code: 'CKPT_OFFLINE' });
     const uri = key ? parseUri(key) : undefined;
     const bucket = uri?.bucket ?? this.config.bucket.name;
     if (!bucket)

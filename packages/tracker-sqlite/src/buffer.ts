@@ -3,7 +3,7 @@
  * per batch: when the buffer is full, on a timer, on `flush()`, on close and
  * at process exit. A failed write keeps the points for the next attempt.
  */
-import { CkptError } from '@ckpt/core';
+import { NotFoundError, TrackerError } from '@ckpt/core';
 import type Database from 'better-sqlite3';
 
 export interface BufferOptions {
@@ -159,7 +159,8 @@ export class MetricBuffer {
       points.append(this.#points); // nothing is lost; retried next time
       this.#points = points;
       if (this.#points.length > this.options.maxBuffered * 10) {
-        throw new CkptError('CKPT_TRACKER_BACKLOG', `${this.#points.length} metric points could not be written`, {
+        throw new TrackerError(`${this.#points.length} metric points could not be written`, {
+          code: 'CKPT_TRACKER_BACKLOG',
           cause: error,
         });
       }
@@ -181,12 +182,12 @@ export class MetricBuffer {
     let id = names.get(name);
     if (id === undefined) {
       if (!this.#statements.experimentExists.get(experimentId)) {
-        throw new CkptError('CKPT_NOT_FOUND', `no experiment with id ${experimentId} to log ${name} into`);
+        throw new NotFoundError(`no experiment with id ${experimentId} to log ${name} into`);
       }
       this.#statements.insertSeries.run(experimentId, name);
       id = (this.#statements.series.get(experimentId, name) as { id: number }).id;
       if (id >= MAX_SERIES) {
-        throw new CkptError('CKPT_TRACKER_FULL', `the database holds ${MAX_SERIES} metric series, the most it can`);
+        throw new TrackerError(`the database holds ${MAX_SERIES} metric series, the most it can`);
       }
       names.set(name, id);
     }
@@ -225,7 +226,7 @@ export class MetricBuffer {
     for (const [id, indexes] of this.#groupBySeries(points)) {
       const position = this.#statements.position.get(id) as { count: number; last_step: number | null };
       if (position.count + indexes.length >= SERIES_SPAN) {
-        throw new CkptError('CKPT_TRACKER_FULL', `metric series ${id} holds ${position.count} points, the most it can`);
+        throw new TrackerError(`metric series ${id} holds ${position.count} points, the most it can`);
       }
       let lastStep = position.last_step;
       let pointId = id * SERIES_SPAN + position.count;
