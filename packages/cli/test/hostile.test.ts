@@ -189,7 +189,7 @@ describe('JavaScript property names as metadata keys and index keys', () => {
     expect(Object.getOwnPropertyDescriptor(listed[0].metrics, '__proto__')?.value).toBe(0.5);
     expect(listed[0].metrics.constructor).toBe(2);
     const summary = ckpt([...config, 'summary', '--json']).json();
-    expect(summary.byTag.__proto__).toBe(index.checkpoints.length);
+    expect(Object.getOwnPropertyDescriptor(summary.byTag, '__proto__')?.value).toBe(index.checkpoints.length);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
