@@ -9,8 +9,8 @@
  *   node tools/fuzz/mutate.mjs [--seed N] [--count N] [--budget-ms N] [--out DIR] SEED_FILE...
  *
  * Prints one JSON line: { seed, count, accepted, refused, byCode, slowest, findings }. Exits 1 when a
- * variant crashed with another error or ran past the budget; the variant is written to --out (default a
- * temporary folder) so it can become a regression file. Run it under `--max-old-space-size` to bound memory.
+ * variant crashed with another error or ran past the budget; the variant is written to --out (default
+ * $TMPDIR/ckpt-fuzz-findings-<seed>) so it can become a regression file. Run it under `--max-old-space-size` to bound memory.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,7 +95,8 @@ function mutate(bytes) {
 const registry = new StorageRegistry([safetensors, pytorch]);
 const seeds = positionals.map((path) => ({ name: basename(path), bytes: readFileSync(path) }));
 const work = mkdtempSync(join(tmpdir(), 'ckpt-fuzz-'));
-const out = values.out ?? join(work, 'findings');
+// Findings outlive the run; the variants' scratch folder does not.
+const out = values.out ?? join(tmpdir(), `ckpt-fuzz-findings-${values.seed}`);
 const budgetMs = Number(values['budget-ms']);
 const summary = { seed: Number(values.seed), count: 0, accepted: 0, refused: 0, byCode: {}, slowest: 0, findings: [] };
 
@@ -131,6 +132,6 @@ for (let i = 0; i < Number(values.count); i++) {
   }
   summary.count++;
 }
-rmSync(join(work, 'variant'), { force: true, recursive: true });
+rmSync(work, { force: true, recursive: true });
 process.stdout.write(`${JSON.stringify(summary)}\n`);
 process.exit(summary.findings.length > 0 ? 1 : 0);

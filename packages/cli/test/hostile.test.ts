@@ -11,6 +11,18 @@ import { ckpt, scratch } from './support/run.js';
 const PROTO_NAMES = ['__proto__', 'constructor', 'prototype'];
 const f32 = (...values: number[]) => fromTypedArray(Float32Array.from(values));
 
+/** Replaces a safetensors file's `ckpt.structure` metadata with `structure`, keeping the header length honest. */
+function rewriteStructure(path: string, structure: string): void {
+  const bytes = readFileSync(path);
+  const length = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+  header.__metadata__['ckpt.structure'] = structure;
+  const text = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(text.length));
+  writeFileSync(path, Buffer.concat([prefix, text, bytes.subarray(8 + length)]));
+}
+
 describe('names that are JavaScript property names stay ordinary names', () => {
   it.each(['safetensors', 'pt'])('diff sees a difference in a tensor named __proto__ (%s)', async (ext) => {
     const dir = scratch('proto-diff');
@@ -48,17 +60,8 @@ describe('names that are JavaScript property names stay ordinary names', () => {
     const dir = scratch('proto-structure');
     const path = join(dir, 'structure.safetensors');
     await safetensors.save(path, { outer: { inner: f32(1) }, other: 1 } as never);
-    // Rewrite the structure metadata to put a tensor under `__proto__` of an otherwise empty object.
-    const bytes = readFileSync(path);
-    const length = Number(bytes.readBigUInt64LE(0));
-    const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
-    header.__metadata__['ckpt.structure'] = JSON.stringify({
-      outer: { __proto__: { $tensor: 'outer.inner' } },
-      other: 1,
-    }).replace('"outer":{}', '"outer":{"__proto__":{"$tensor":"outer.inner"}}');
-    const text = Buffer.from(JSON.stringify(header).padEnd(length, ' '));
-    expect(text.length).toBe(length);
-    writeFileSync(path, Buffer.concat([bytes.subarray(0, 8), text, bytes.subarray(8 + length)]));
+    // A tensor under `__proto__` of an otherwise empty object (written as text: a literal would set a prototype).
+    rewriteStructure(path, '{"outer":{"__proto__":{"$tensor":"outer.inner"}},"other":1}');
     const { state } = await safetensors.load(path);
     const outer = (state as Record<string, unknown>).outer as object;
     expect(isTensor(outer)).toBe(false);
@@ -95,15 +98,8 @@ describe('data wider or deeper than the call stack', () => {
     const dir = scratch('deep');
     const path = join(dir, 'deep.safetensors');
     await safetensors.save(path, { a: { b: f32(1) } } as never);
-    const bytes = readFileSync(path);
-    const length = Number(bytes.readBigUInt64LE(0));
-    const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
     const depth = 1_000_000;
-    header.__metadata__['ckpt.structure'] = `${'['.repeat(depth)}${']'.repeat(depth)}`;
-    const text = Buffer.from(JSON.stringify(header));
-    const out = Buffer.alloc(8);
-    out.writeBigUInt64LE(BigInt(text.length));
-    writeFileSync(path, Buffer.concat([out, text, bytes.subarray(8 + length)]));
+    rewriteStructure(path, `${'['.repeat(depth)}${']'.repeat(depth)}`);
     const run = ckpt(['verify', path]);
     expect(run.stderr).toBe(''); // no stack trace
     expect(run.code).toBe(1);

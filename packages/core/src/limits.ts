@@ -12,39 +12,38 @@ function fromEnv(name: string, fallback: number): number {
   return Number.isSafeInteger(value) && value > 0 ? value : fallback;
 }
 
-export const LIMITS = {
+/** Each budget: the environment variable that raises it, and its default. */
+const BUDGETS = {
   /** Nodes (values, branches and leaves) one walk over a state tree may visit: shared branches count each time. */
-  treeNodes: fromEnv('CKPT_MAX_TREE_NODES', 10_000_000),
+  treeNodes: ['CKPT_MAX_TREE_NODES', 10_000_000],
   /** How deep decoded data may nest (state trees, stored structures, pickles). */
-  depth: fromEnv('CKPT_MAX_DEPTH', 1000),
+  depth: ['CKPT_MAX_DEPTH', 1000],
   /** Opcodes one pickle may run (time): a state dict of 100,000 tensors runs about a million. */
-  pickleOps: fromEnv('CKPT_MAX_PICKLE_OPS', 100_000_000),
+  pickleOps: ['CKPT_MAX_PICKLE_OPS', 100_000_000],
   /** Values one pickle may create (memory): dicts, lists, tuples, strings, numbers. */
-  pickleObjects: fromEnv('CKPT_MAX_PICKLE_OBJECTS', 10_000_000),
+  pickleObjects: ['CKPT_MAX_PICKLE_OBJECTS', 10_000_000],
   /** Bytes of one string or text record decoded from a file (a GLOBAL line, a version record, a pickled str). */
-  stringBytes: fromEnv('CKPT_MAX_STRING_BYTES', 64 << 20),
+  stringBytes: ['CKPT_MAX_STRING_BYTES', 64 << 20],
   /** Bytes all deflated entries of one zip archive may inflate to, together. */
-  inflatedBytes: fromEnv('CKPT_MAX_INFLATED_BYTES', 2 ** 30),
-};
+  inflatedBytes: ['CKPT_MAX_INFLATED_BYTES', 2 ** 30],
+} as const satisfies Record<string, readonly [string, number]>;
+
+type Budget = keyof typeof BUDGETS;
+
+/** The budgets in force: each from its variable, else its default. */
+export const LIMITS = Object.fromEntries(
+  Object.entries(BUDGETS).map(([budget, [variable, fallback]]) => [budget, fromEnv(variable, fallback)]),
+) as Record<Budget, number>;
 
 /** The environment variable that raises each budget. */
-export const LIMIT_VARIABLES: Readonly<Record<keyof typeof LIMITS, string>> = {
-  treeNodes: 'CKPT_MAX_TREE_NODES',
-  depth: 'CKPT_MAX_DEPTH',
-  pickleOps: 'CKPT_MAX_PICKLE_OPS',
-  pickleObjects: 'CKPT_MAX_PICKLE_OBJECTS',
-  stringBytes: 'CKPT_MAX_STRING_BYTES',
-  inflatedBytes: 'CKPT_MAX_INFLATED_BYTES',
-};
+export const LIMIT_VARIABLES = Object.fromEntries(
+  Object.entries(BUDGETS).map(([budget, [variable]]) => [budget, variable]),
+) as Readonly<Record<Budget, string>>;
 
 /** The error for a budget that was exceeded, saying how to raise it. */
-export function limitExceeded(
-  what: string,
-  budget: keyof typeof LIMITS,
-  variable: string = LIMIT_VARIABLES[budget],
-): LimitError {
+export function limitExceeded(what: string, budget: Budget): LimitError {
   return new LimitError(
-    `${what}: more than the ${LIMITS[budget].toLocaleString('en-US')} allowed. If you trust this file, raise the budget with ${variable} (or LIMITS.${budget} from @ckpt/core in code)`,
+    `${what}: more than the ${LIMITS[budget].toLocaleString('en-US')} allowed. If you trust this file, raise the budget with ${LIMIT_VARIABLES[budget]} (or LIMITS.${budget} from @ckpt/core in code)`,
     { expected: `at most ${LIMITS[budget]}`, found: 'more' },
   );
 }

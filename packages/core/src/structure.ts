@@ -123,7 +123,7 @@ function decodeKey(value: JsonValue, depth: number): StateKey {
 // Recursive, but bounded: the structure comes from a file, and past LIMITS.depth levels it is refused.
 function decode(value: JsonValue, lookup: (name: string) => Tensor | undefined, depth: number): StateValue {
   if (value === null || typeof value !== 'object') return value;
-  if (depth > LIMITS.depth) throw limitExceeded('the stored structure nests too deep', 'depth', 'CKPT_MAX_DEPTH');
+  if (depth > LIMITS.depth) throw limitExceeded('the stored structure nests too deep', 'depth');
   const inside = (v: JsonValue) => decode(v, lookup, depth + 1);
   if (Array.isArray(value)) return value.map(inside);
   const keys = Object.keys(value);

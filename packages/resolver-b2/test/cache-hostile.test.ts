@@ -28,14 +28,13 @@ describe('the cache never follows a link out of itself', () => {
     expect(existsSync(join(outside, 'precious.pt'))).toBe(true);
   });
 
+  // A loop would never end: the test's own timeout is the watchdog.
   it('two links to the cache itself do not make listing loop', async () => {
     const { dir, cache } = setUp();
     symlinkSync('.', join(dir, 'a'));
     symlinkSync('.', join(dir, 'b'));
-    const started = Date.now();
     expect((await cache.list()).map((e) => e.name)).toEqual(['model.pt']);
-    expect(Date.now() - started).toBeLessThan(5000);
-  });
+  }, 10_000);
 
   it('a name through a linked folder is refused before anything is written', () => {
     const { dir, outside, cache } = setUp();

@@ -10,19 +10,17 @@ import { zipChunks } from '../src/zip/writer.js';
 import { PickleBuilder, writeArchive } from './pickle-builder.js';
 
 // Small files that ask for unbounded memory, time or stack: each is refused with a typed error naming its
-// budget (CKPT_LIMIT) or its defect (CKPT_FORMAT), within seconds, and never with a crash.
+// budget (CKPT_LIMIT) or its defect (CKPT_FORMAT), never with a crash; a hang meets the test timeout.
 const dir = mkdtempSync(join(tmpdir(), 'ckpt-pt-budgets-'));
 let counter = 0;
 const file = () => join(dir, `b-${counter++}.pt`);
 
 async function refusal(path: string, work: () => Promise<unknown> = () => pytorch.inspect(path)): Promise<CkptError> {
-  const started = Date.now();
   const error = await work().then(
     () => undefined,
     (e: unknown) => e,
   );
   expect(error, String(error)).toBeInstanceOf(CkptError);
-  expect(Date.now() - started, 'refused within 20 s').toBeLessThan(20_000);
   return error as CkptError;
 }
 

@@ -33,6 +33,9 @@ export async function inspectCommand(
   file: string,
   options: { digest?: boolean; limit?: string },
 ): Promise<void> {
+  // Text shows the first 1,000 tensors unless asked (a file may list a million); --json lists them all.
+  const limit = options.limit === undefined ? DEFAULT_TENSOR_ROWS : Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 0) throw new InvalidArgumentError('--limit must be a whole number >= 0');
   const path = mustExist(file);
   const backend = await ctx.registry.resolve(path);
   const inspection = await backend.inspect(path);
@@ -59,9 +62,6 @@ export async function inspectCommand(
       for (const [key, value] of metadata)
         ctx.out.line(`  ${key}: ${value.length > 120 ? `${value.slice(0, 117)}...` : value}`);
     }
-    // Text shows the first 1,000 tensors unless asked (a file may list a million); --json lists them all.
-    const limit = options.limit === undefined ? DEFAULT_TENSOR_ROWS : Number(options.limit);
-    if (!Number.isInteger(limit) || limit < 0) throw new InvalidArgumentError('--limit must be a whole number >= 0');
     const shown = inspection.tensors.slice(0, limit);
     ctx.out.line();
     ctx.out.table(

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { sha256File, TEMP_SUFFIX } from '@ckpt/native';
 import { FormatError } from '../errors.js';
 import type { StorageBackend } from '../storage.js';
-import { Confinement, readablePath } from './confine.js';
+import { Confinement } from './confine.js';
 import { abandonedStagingDirs, ownerAlive } from './files.js';
 import type { IndexFile, PendingSave, StoredRecord } from './record.js';
 
@@ -63,7 +63,7 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
     report.removed.push(what);
     if (!context.readOnly) await rm(path, { force: true, ...options });
   };
-  if (!context.readOnly) await settlePending(index, context, report);
+  if (!context.readOnly) await settlePending(index, context, confined, report);
   for (const record of index.checkpoints) checkFilePresent(record, confined, report);
 
   for (const file of index.deleting) {
@@ -103,7 +103,12 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
  * digest computed now. Without a file (or with one the backend cannot read),
  * the intent is dropped.
  */
-async function settlePending(index: IndexFile, context: RecoveryContext, report: RecoveryReport): Promise<void> {
+async function settlePending(
+  index: IndexFile,
+  context: RecoveryContext,
+  confined: Confinement,
+  report: RecoveryReport,
+): Promise<void> {
   const still: PendingSave[] = [];
   for (const save of index.pending) {
     if (ownerAlive(save.owner)) {
@@ -111,22 +116,19 @@ async function settlePending(index: IndexFile, context: RecoveryContext, report:
       continue;
     }
     const { record } = save;
-    let path: string;
+    let info: { path: string; size: number } | undefined;
     try {
-      path = readablePath(context.folder, record.file);
+      info = confined.stat(record.file);
     } catch (error) {
-      if (!(error instanceof FormatError)) throw error;
-      report.dropped.push(record.id); // its file leads outside the folder: never committed
-      continue;
+      if (!(error instanceof FormatError)) throw error; // its file leads outside the folder: never committed
     }
-    const info = await stat(path).catch(() => undefined);
     const readable =
-      info !== undefined && (record.compression !== undefined || (await inspects(context.backend, path)));
+      info !== undefined && (record.compression !== undefined || (await inspects(context.backend, info.path)));
     if (!info || !readable) {
       report.dropped.push(record.id);
       continue;
     }
-    index.checkpoints.push({ ...record, size: info.size, sha256: await sha256File(path), status: 'ok' });
+    index.checkpoints.push({ ...record, size: info.size, sha256: await sha256File(info.path), status: 'ok' });
     report.rolledForward.push(record.id);
   }
   index.pending = still;
