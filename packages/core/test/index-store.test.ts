@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IndexStore } from '../src/manager/index-store.js';
@@ -120,5 +120,29 @@ describe('the index journal', () => {
       }),
     ).rejects.toThrow('changed my mind');
     expect((await s.read()).checkpoints.map((r) => r.id)).toEqual(['r1']);
+  });
+
+  it('keeps the index read while the files are unchanged, and sees every change another process makes', async () => {
+    const s = store();
+    const other = fresh(s);
+    await s.update((index) => void index.checkpoints.push(record(1)));
+    const first = await other.read();
+    expect(await other.read()).toBe(first); // cached: nothing changed on disk
+    await s.update((index) => void index.checkpoints.push(record(2))); // a journal append
+    expect((await other.read()).checkpoints.map((r) => r.id)).toEqual(['r1', 'r2']);
+    await s.compact(); // the snapshot replaced
+    const compacted = await other.read();
+    expect(compacted.checkpoints.map((r) => r.id)).toEqual(['r1', 'r2']);
+    expect(await other.read()).toBe(compacted);
+    // An index written by another tool, with no journal beside it: cached too, and re-read once replaced.
+    const plain = store();
+    const text = JSON.stringify({ ...(await s.read()), checkpoints: [record(7)] });
+    writeFileSync(plain.path, text);
+    const seen = await plain.read();
+    expect(seen.checkpoints.map((r) => r.id)).toEqual(['r7']);
+    expect(await plain.read()).toBe(seen);
+    writeFileSync(`${plain.path}.new`, text.replace('"r7"', '"r8"'));
+    renameSync(`${plain.path}.new`, plain.path);
+    expect((await plain.read()).checkpoints.map((r) => r.id)).toEqual(['r8']);
   });
 });

@@ -37,8 +37,9 @@ type Entry =
 
 interface Loaded {
   index: IndexFile;
-  /** The journal's identity when read: inode and size ('none' without a journal). */
+  /** The snapshot's and the journal's identities when read (inode, size, mtime). */
   key: string;
+  /** The journal's inode (undefined without a journal). */
   ino: bigint | undefined;
   entries: number;
   bytes: number;
@@ -76,20 +77,24 @@ export class IndexStore {
 
   // The journal's small operations are synchronous: each is a few microseconds in
   // the kernel, while a trip through libuv's thread pool costs ~250 µs on a quiet VM.
-  #journalIdentity(): { key: string; ino: bigint } | undefined {
-    const info = statSync(this.journalPath, { bigint: true, throwIfNoEntry: false });
-    return info && { key: `${info.ino}:${info.size}`, ino: info.ino };
+  // The cached index is current while both files are: the snapshot is only ever
+  // replaced (a new inode) and the journal only appended to (a new size).
+  #identity(): { key: string; journalIno: bigint | undefined } {
+    const snapshot = statSync(this.path, { bigint: true, throwIfNoEntry: false });
+    const journal = statSync(this.journalPath, { bigint: true, throwIfNoEntry: false });
+    const part = (info: typeof snapshot) => (info ? `${info.ino}:${info.size}:${info.mtimeNs}` : 'none');
+    return { key: `${part(snapshot)}|${part(journal)}`, journalIno: journal?.ino };
   }
 
   async #load(): Promise<Loaded> {
-    const identity = this.#journalIdentity();
-    const key = identity?.key ?? 'none';
-    if (this.#cache && this.#cache.key === key && identity) return this.#cache;
+    const identity = this.#identity();
+    const { key } = identity;
+    if (this.#cache && this.#cache.key === key) return this.#cache;
     const index = await this.#readSnapshot();
     let entries = 0;
     let bytes = 0;
     let torn = false;
-    if (identity) {
+    if (identity.journalIno !== undefined) {
       const text = await readFile(this.journalPath, 'utf8').catch(() => '');
       bytes = Buffer.byteLength(text);
       const lines = text.split('\n');
@@ -111,8 +116,9 @@ export class IndexStore {
       }
       journal.finish();
     }
-    const loaded = { index, key, ino: identity?.ino, entries, bytes, torn };
-    if (identity) this.#cache = loaded;
+    // A file that changed while it was read gets a new key: the next read reads it again.
+    const loaded = { index, key, ino: identity.journalIno, entries, bytes, torn };
+    this.#cache = loaded;
     return loaded;
   }
 
@@ -177,7 +183,7 @@ export class IndexStore {
     if (flush && this.options.fsync) fdatasyncSync(this.#journal.fd);
     loaded.entries += entries.length;
     loaded.bytes += bytes.length;
-    loaded.key = `${this.#journal.ino}:${loaded.bytes}`;
+    loaded.key = this.#identity().key; // under the lock: only this append changed the files
     this.#cache = loaded;
   }
 
@@ -187,8 +193,8 @@ export class IndexStore {
     this.#cache = undefined;
     await writeFileAtomic(this.path, [Buffer.from(text)], { fsync: this.options.fsync });
     await writeFileAtomic(this.journalPath, [], { fsync: this.options.fsync });
-    const identity = this.#journalIdentity();
-    if (identity) this.#cache = { index, key: identity.key, ino: identity.ino, entries: 0, bytes: 0, torn: false };
+    const identity = this.#identity();
+    this.#cache = { index, key: identity.key, ino: identity.journalIno, entries: 0, bytes: 0, torn: false };
   }
 
   /** Folds the journal into the snapshot (as `close` does), so the JSON file alone is complete. */

@@ -56,7 +56,7 @@ export interface CheckpointManagerOptions {
    * to be saved); `'none'` trusts the caller not to mutate them until the save is done.
    */
   snapshot?: SnapshotMode;
-  /** The metadata cache (index reads and inspections). */
+  /** The cache of checkpoint headers read by `inspect` (the index has its own, checked against the files). */
   cache?: { max?: number; ttlMs?: number };
   /** How long to wait for another process's lock on the index (default 30 s). */
   lockTimeoutMs?: number;

@@ -1,0 +1,313 @@
+/**
+ * The save pipeline: policy, hooks, the crash-safe write and what follows a
+ * commit (tracker, best file, backups, retention). Saves run one at a time.
+ *
+ * The save protocol (what makes a crash at any instant recoverable):
+ *  1. under the experiment lock, an intent naming the file is journaled and
+ *     flushed: the name is reserved;
+ *  2. the backend writes the file atomically under that name (temporary,
+ *     flush, rename), hashing it in the same pass;
+ *  3. under the lock, the record with its digest replaces the intent.
+ * A crash in 2 leaves only the backend's temporary (removed on the next
+ * open) and an intent, dropped then; a crash between 2 and 3 leaves a
+ * complete file, which the next open commits after hashing it. No torn file
+ * ever has a final name, and nothing is committed that is not on disk.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { UnsupportedError } from '../errors.js';
+import type { SaveResult } from '../storage.js';
+import type { StateTree } from '../tree.js';
+import type { ManagerContext } from './context.js';
+import { backup } from './copies.js';
+import { applyRetention } from './deletion.js';
+import { gzipFile, makeStagingDir, OWNER } from './files.js';
+import { findBest, findLatest, refreshFlags } from './ranking.js';
+import type { CheckpointRecord, IndexFile, StoredRecord } from './record.js';
+import { type Prepared, prepareSave, type SaveInput } from './save-input.js';
+import { snapshotState } from './snapshot.js';
+
+export type SaveOutcome =
+  | { status: 'saved'; record: CheckpointRecord }
+  | { status: 'skipped'; record: null; reason: string }
+  | { status: 'pending'; record: null; done: Promise<SaveCompletion> };
+
+/** How a background save ended; failures are also thrown by the next `save`, `flush` or `close`. */
+export type SaveCompletion =
+  | { status: 'saved'; record: CheckpointRecord }
+  | { status: 'skipped'; record: null; reason: string }
+  | { status: 'failed'; record: null; error: unknown };
+
+type Saved = SaveOutcome & { status: 'saved' };
+type Skipped = SaveOutcome & { status: 'skipped' };
+
+/** Where the record is written into the file's own metadata, so an orphaned file can be adopted. */
+const RECORD_METADATA_KEY = 'ckpt_record';
+
+export class SavePipeline {
+  /** Saves run one at a time: each waits for the previous one's write. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #failure: unknown;
+  /** The staging folder for compressed saves, made on the first one. */
+  #staging: string | undefined;
+
+  constructor(private readonly ctx: ManagerContext) {}
+
+  save(input: SaveInput): Promise<SaveOutcome> {
+    const turn = this.#queue.then(() => this.#turn(input));
+    this.#queue = turn.then((t) => t.writing).catch(() => undefined);
+    return turn.then((t) => t.outcome);
+  }
+
+  /** Waits for the background save, if any; throws if a background save failed. */
+  async flush(): Promise<void> {
+    await this.#queue;
+    this.#throwFailure();
+  }
+
+  /** Removes the staging folder (after `flush`). */
+  async close(): Promise<void> {
+    if (this.#staging) await rm(this.#staging, { recursive: true, force: true });
+    this.#staging = undefined;
+  }
+
+  #throwFailure(): void {
+    if (this.#failure === undefined) return;
+    const failure = this.#failure;
+    this.#failure = undefined;
+    throw failure;
+  }
+
+  async #turn(input: SaveInput): Promise<{ outcome: SaveOutcome; writing?: Promise<unknown> }> {
+    this.#throwFailure();
+    const prepared = prepareSave(input);
+    if (!input.force) {
+      const reason = await this.#policyDecision(prepared);
+      if (reason !== true) return { outcome: await this.#skipped(prepared, reason) };
+    }
+    const o = this.ctx.o;
+    if (!o.async) return { outcome: await this.#write(prepared) };
+    prepared.state = snapshotState(prepared.state, o.snapshot);
+    const done: Promise<SaveCompletion> = this.#write(prepared).catch((error: unknown) => {
+      this.#failure ??= error;
+      return { status: 'failed', record: null, error };
+    });
+    return { outcome: { status: 'pending', record: null, done }, writing: done };
+  }
+
+  async #policyDecision(prepared: Prepared): Promise<true | string> {
+    const { o } = this.ctx;
+    if (!o.savePolicy) return true;
+    const records = (await this.ctx.index()).checkpoints.map((r) => this.ctx.withPath(r));
+    return o.savePolicy({
+      epoch: prepared.epoch,
+      step: prepared.step,
+      metrics: prepared.metrics,
+      now: o.now().getTime(),
+      last: findLatest(records),
+      best: findBest(records, o.score),
+      score: o.score,
+    });
+  }
+
+  async #skipped(prepared: Prepared, reason: string): Promise<Skipped> {
+    await this.ctx.emit('checkpointSkipped', {
+      experiment: this.ctx.o.experiment,
+      epoch: prepared.epoch,
+      step: prepared.step,
+      metrics: prepared.metrics,
+      reason,
+    });
+    return { status: 'skipped', record: null, reason };
+  }
+
+  async #write(prepared: Prepared): Promise<Saved | Skipped> {
+    const { ctx } = this;
+    const { o } = ctx;
+    const started = performance.now();
+    const timestamp = o.now();
+    const stem = o.layout.fileName({
+      experiment: o.experiment,
+      model: o.model,
+      epoch: prepared.epoch,
+      step: prepared.step,
+      metrics: prepared.metrics,
+      timestamp,
+    });
+    const before = {
+      experiment: o.experiment,
+      model: o.model,
+      epoch: prepared.epoch,
+      step: prepared.step,
+      metrics: prepared.metrics,
+      tags: prepared.tags,
+      ...(prepared.description !== undefined ? { description: prepared.description } : {}),
+      state: prepared.state as unknown,
+      metadata: prepared.metadata,
+      path: join(ctx.folder, this.#freeName(stem, await ctx.index())),
+    };
+    const emitted = await ctx.emit('beforeSave', before);
+    if (emitted?.vetoed) {
+      return this.#skipped(prepared, `vetoed by hook ${emitted.vetoed.hook}: ${emitted.vetoed.reason}`);
+    }
+    // Hooks may have amended tags, description or metadata.
+    const tags = [...new Set(before.tags)];
+    const metadata: Record<string, string> = {
+      ...before.metadata,
+      [RECORD_METADATA_KEY]: JSON.stringify({
+        experiment: o.experiment,
+        model: o.model,
+        epoch: prepared.epoch,
+        step: prepared.step,
+        timestamp: timestamp.toISOString(),
+        metrics: prepared.metrics,
+        tags,
+      }),
+    };
+
+    const { result: intent } = await ctx.update((index) => {
+      ctx.tidy(index);
+      const file = this.#freeName(stem, index);
+      const record: StoredRecord = {
+        id: file.slice(0, file.length - ctx.extension.length),
+        sequence: index.nextSequence++,
+        experiment: o.experiment,
+        model: o.model,
+        epoch: prepared.epoch,
+        step: prepared.step,
+        timestamp: timestamp.toISOString(),
+        file,
+        format: o.backend.name,
+        size: 0,
+        sha256: '',
+        metrics: prepared.metrics,
+        ...(prepared.config !== undefined ? { config: prepared.config } : {}),
+        tags,
+        ...(before.description !== undefined ? { description: before.description } : {}),
+        isBest: false,
+        isLatest: false,
+        protected: prepared.protect,
+        status: 'ok',
+        ...(o.compression ? { compression: o.compression } : {}),
+      };
+      index.pending.push({ owner: OWNER, record });
+      return record;
+    });
+    try {
+      const written = await this.#writeFile(intent, prepared.state, metadata);
+      // Not flushed: if this entry is lost, recovery commits the file from the intent.
+      const { index, result } = await ctx.update(
+        (index) => {
+          index.pending = index.pending.filter((p) => p.record.id !== intent.id);
+          index.checkpoints.push({ ...intent, ...written });
+          const changed = refreshFlags(index.checkpoints, o.score);
+          changed.delete(intent.id);
+          const stored = index.checkpoints.find((r) => r.id === intent.id) as StoredRecord;
+          return { stored, changed };
+        },
+        { flush: false },
+      );
+      return { status: 'saved', record: await this.#afterCommit(result.stored, index, result.changed, started) };
+    } catch (error) {
+      if (!(await this.#isCommitted(intent.id))) {
+        await ctx
+          .update((index) => {
+            index.pending = index.pending.filter((p) => p.record.id !== intent.id);
+          })
+          .catch(() => undefined); // recovery drops it otherwise
+      }
+      throw error;
+    }
+  }
+
+  async #isCommitted(id: string): Promise<boolean> {
+    return (await this.ctx.index().catch(() => undefined))?.checkpoints.some((r) => r.id === id) ?? false;
+  }
+
+  /** Writes the file under its final name (atomically, by the backend); returns its size and digest. */
+  async #writeFile(
+    intent: StoredRecord,
+    state: StateTree,
+    metadata: Record<string, string>,
+  ): Promise<{ size: number; sha256: string }> {
+    const { o, folder } = this.ctx;
+    const path = join(folder, intent.file);
+    const options = { ...o.saveOptions, metadata, fsync: o.fsync };
+    const single = (saved: SaveResult) => {
+      if (saved.files.length !== 1) {
+        throw new UnsupportedError('the CheckpointManager keeps single-file checkpoints; do not pass maxShardSize', {
+          found: `${saved.files.length} files`,
+        });
+      }
+      return { size: saved.size, sha256: saved.sha256 };
+    };
+    if (!o.compression) return single(await o.backend.save(path, state, options));
+    this.#staging ??= await makeStagingDir(folder);
+    const staged = join(this.#staging, basename(intent.file, '.gz'));
+    try {
+      single(await o.backend.save(staged, state, options));
+      return await gzipFile(staged, path, o.fsync);
+    } finally {
+      await rm(staged, { force: true });
+    }
+  }
+
+  /** Retention, the best file, backups, tracker and hooks, once a save is committed. */
+  async #afterCommit(
+    stored: StoredRecord,
+    index: IndexFile,
+    changed: Set<string>,
+    started: number,
+  ): Promise<CheckpointRecord> {
+    const { ctx } = this;
+    const { o } = ctx;
+    const record = ctx.withPath(stored);
+    const previousBest = findBest(
+      index.checkpoints.filter((r) => r.id !== stored.id),
+      o.score,
+    );
+    await ctx.notifyTracker('recordCheckpoint', async (t) => {
+      await t.recordCheckpoint(record);
+      for (const other of index.checkpoints) {
+        if (changed.has(other.id)) await t.updateCheckpoint?.(ctx.withPath(other));
+      }
+    });
+    if (Object.keys(record.metrics).length > 0) {
+      await ctx.notifyTracker('recordMetrics', (t) =>
+        t.recordMetrics?.(o.experiment, record.metrics, { step: record.step, epoch: record.epoch }),
+      );
+    }
+    if (record.isBest) {
+      await ctx.syncBestFile();
+      await ctx.emit('bestCheckpoint', {
+        experiment: o.experiment,
+        record: ctx.info(record),
+        ...(previousBest ? { previous: ctx.info(ctx.withPath(previousBest)) } : {}),
+        ...(o.best.monitor ? { monitor: o.best.monitor, value: record.metrics[o.best.monitor] } : {}),
+      });
+    }
+    await ctx.emit('afterSave', {
+      experiment: o.experiment,
+      record: ctx.info(record),
+      durationMs: performance.now() - started,
+    });
+    if (o.backup?.(record)) await backup(ctx, record.id);
+    if (o.retention.length > 0) await applyRetention(ctx);
+    return (await ctx.find(record.id)) ?? record;
+  }
+
+  /** A file name not used by any record nor by a file on disk: `name`, then `name-v1`, `name-v2`, ... */
+  #freeName(stem: string, index: IndexFile): string {
+    const { folder, extension } = this.ctx;
+    const taken = new Set([
+      ...index.checkpoints.map((r) => r.file),
+      ...index.pending.map((p) => p.record.file),
+      ...index.deleting,
+    ]);
+    for (let version = 0; ; version++) {
+      const name = `${version === 0 ? stem : `${stem}-v${version}`}${extension}`;
+      if (!taken.has(name) && !existsSync(join(folder, name))) return name;
+    }
+  }
+}
