@@ -67,17 +67,11 @@ export function startDownload(binding: Binding, options: RangeDownloadOptions): 
   return { done: done.catch((error: unknown) => Promise.reject(translate(error))), cancel: () => download.cancel() };
 }
 
+/** The binding's download failure (an Error with `code`, `kind`, `status`, `written`) as a RangeDownloadError. */
 function translate(error: unknown): unknown {
-  if (!(error instanceof Error) || !error.message.startsWith('{"code":"CKPT_DOWNLOAD"')) return error;
-  try {
-    const parsed = JSON.parse(error.message) as {
-      kind: DownloadFailureKind;
-      status: number;
-      written: number;
-      message: string;
-    };
-    return new RangeDownloadError(parsed.kind, parsed.status || undefined, parsed.written, parsed.message, error);
-  } catch {
-    return error;
-  }
+  if (!(error instanceof Error)) return error;
+  const { code, kind, status, written } = error as Error & Record<string, unknown>;
+  if (code !== 'CKPT_DOWNLOAD' || typeof kind !== 'string' || typeof written !== 'number') return error;
+  const httpStatus = typeof status === 'number' && status > 0 ? status : undefined;
+  return new RangeDownloadError(kind as DownloadFailureKind, httpStatus, written, error.message, error);
 }

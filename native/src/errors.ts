@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Stable codes of the errors @ckpt/native throws; the same from the native and the JavaScript paths. */
 export const NativeErrorCode = {
   NotFound: 'CKPT_NOT_FOUND',
@@ -59,31 +61,44 @@ export class NativeError extends CkptError {
   }
 }
 
-/** Messages shared by both paths, so an error reads the same whichever one ran. */
-export const describe = {
-  notFound: (path: string) => `file not found: ${path}`,
-  isDirectory: (path: string) => `expected a file but found a directory: ${path}`,
-  notRegularFile: (path: string) =>
-    `expected a regular file but found a special file (pipe, socket or device): ${path}`,
-  permissionDenied: (path: string, op: string) => `permission denied while trying to ${op} ${path}`,
-  fileChanged: (path: string, detail: string) => `file changed while it was being read: ${path} (${detail})`,
-  outOfBounds: (path: string, offset: number, length: number, size: number) =>
-    `byte range out of bounds: offset ${offset} + length ${length} is past the end of ${path} (${size} bytes)`,
-  noSpace: (path: string) => `no space left on the device while writing ${path}`,
-};
+/** The message table shared with the Rust core (`native/messages.txt`): code to template. */
+const MESSAGES: ReadonlyMap<string, string> = new Map(
+  readFileSync(new URL('../messages.txt', import.meta.url), 'utf8')
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const tab = line.indexOf('\t');
+      return [line.slice(0, tab), line.slice(tab + 1)] as const;
+    }),
+);
 
-/** Turns a binding error (its message is JSON: `{"code","path","message"}`) into a NativeError. */
+/** The message for `code` from the shared table, its `{name}`s filled from `fields`. */
+export function message(code: NativeErrorCode, fields: Record<string, string | number>): string {
+  const template = MESSAGES.get(code) ?? code;
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
+    Object.hasOwn(fields, name) ? String(fields[name]) : whole,
+  );
+}
+
+/** A NativeError whose message comes from the shared table; `fields.path` becomes its `path`. */
+export function nativeError(
+  code: NativeErrorCode,
+  fields: Record<string, string | number>,
+  details: Omit<CkptErrorDetails, 'path'> = {},
+): NativeError {
+  const path = typeof fields.path === 'string' ? fields.path : undefined;
+  return new NativeError(code, message(code, fields), { ...(path === undefined ? {} : { path }), ...details });
+}
+
+/**
+ * Turns an error thrown by the binding (an Error object with a `CKPT_*` `code`
+ * and a `path`, see the binding's `Failure`) into a NativeError.
+ */
 export function fromBindingError(error: unknown, fallbackPath?: string): unknown {
-  if (!(error instanceof Error) || !error.message.startsWith('{"code":')) return error;
-  let parsed: { code?: unknown; path?: unknown; message?: unknown };
-  try {
-    parsed = JSON.parse(error.message);
-  } catch {
-    return error;
-  }
-  const { code, path, message } = parsed;
-  if (typeof code !== 'string' || !knownCodes.has(code) || typeof message !== 'string') return error;
-  return new NativeError(code as NativeErrorCode, message, {
+  if (!(error instanceof Error) || error instanceof CkptError) return error;
+  const { code, path } = error as Error & { code?: unknown; path?: unknown };
+  if (typeof code !== 'string' || !knownCodes.has(code)) return error;
+  return new NativeError(code as NativeErrorCode, error.message, {
     path: typeof path === 'string' ? path : fallbackPath,
     cause: error,
   });
@@ -95,23 +110,23 @@ export function fromNodeError(error: unknown, path: string, op: string): unknown
   const { code, syscall } = error as NodeJS.ErrnoException;
   // Only system errors are translated; anything else (a throwing callback) passes through.
   if (typeof syscall !== 'string') return error;
-  const cause = { path, cause: error };
+  const cause = { cause: error };
   switch (code) {
     case 'ENOENT':
-      return new NativeError(NativeErrorCode.NotFound, describe.notFound(path), cause);
+      return nativeError(NativeErrorCode.NotFound, { path }, cause);
     case 'EISDIR':
-      return new NativeError(NativeErrorCode.IsDirectory, describe.isDirectory(path), cause);
+      return nativeError(NativeErrorCode.IsDirectory, { path }, cause);
     case 'EACCES':
     case 'EPERM':
-      return new NativeError(NativeErrorCode.PermissionDenied, describe.permissionDenied(path, op), cause);
+      return nativeError(NativeErrorCode.PermissionDenied, { path, op }, cause);
     case 'ENOSPC':
     case 'EDQUOT':
-      return new NativeError(NativeErrorCode.NoSpace, describe.noSpace(path), cause);
+      return nativeError(NativeErrorCode.NoSpace, { path }, cause);
     default:
-      return new NativeError(NativeErrorCode.Io, `could not ${op} ${path}: ${error.message}`, cause);
+      return nativeError(NativeErrorCode.Io, { path, op, message: error.message }, cause);
   }
 }
 
-export function invalidArgument(message: string): NativeError {
-  return new NativeError(NativeErrorCode.InvalidArgument, `invalid argument: ${message}`);
+export function invalidArgument(text: string): NativeError {
+  return nativeError(NativeErrorCode.InvalidArgument, { message: text });
 }

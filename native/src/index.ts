@@ -7,7 +7,7 @@
  */
 import { type Binding, loadBinding } from './binding.js';
 import { type RangeDownload, type RangeDownloadOptions, startDownload } from './download.js';
-import { NativeError, NativeErrorCode } from './errors.js';
+import { NativeErrorCode, nativeError } from './errors.js';
 import { jsImplementation } from './js-impl.js';
 import { waitForLock } from './lock.js';
 import { nativeImplementation } from './native-impl.js';
@@ -29,7 +29,15 @@ export {
   RangeDownloadError,
   type RangeDownloadOptions,
 } from './download.js';
-export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from './errors.js';
+export {
+  CkptError,
+  type CkptErrorDetails,
+  fromNodeError,
+  message as nativeMessage,
+  NativeError,
+  NativeErrorCode,
+  nativeError,
+} from './errors.js';
 export { TEMP_SUFFIX, tempPathFor } from './js-impl.js';
 export { processAlive, processStartTime } from './lock.js';
 export type {
@@ -85,7 +93,10 @@ export function canDownloadNatively(): boolean {
  */
 export function downloadRange(options: RangeDownloadOptions): RangeDownload {
   if (!selected.binding) {
-    throw new NativeError(NativeErrorCode.Unsupported, `downloadRange needs the native binding (${backend.reason})`);
+    throw nativeError(NativeErrorCode.Unsupported, {
+      operation: 'downloadRange',
+      reason: backend.reason ?? 'not loaded',
+    });
   }
   return startDownload(selected.binding, options);
 }

@@ -4,7 +4,7 @@ import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { describe, fromNodeError, NativeError, NativeErrorCode } from './errors.js';
+import { fromNodeError, type NativeError, NativeErrorCode, nativeError } from './errors.js';
 import { tryOwnerLock } from './lock.js';
 import type {
   HashOptions,
@@ -40,7 +40,7 @@ function changedDetail(before: FileIdentity, after: FileIdentity): string {
 }
 
 function fileChanged(path: string, detail: string): NativeError {
-  return new NativeError(NativeErrorCode.FileChanged, describe.fileChanged(path, detail), { path });
+  return nativeError(NativeErrorCode.FileChanged, { path, detail });
 }
 
 /** Opens `path` for reading and refuses directories and special files. */
@@ -55,9 +55,9 @@ async function openRegular(path: string): Promise<{ handle: FileHandle; before: 
   if (stats.isFile()) return { handle, before: stats };
   await handle.close();
   if (stats.isDirectory()) {
-    throw new NativeError(NativeErrorCode.IsDirectory, describe.isDirectory(path), { path });
+    throw nativeError(NativeErrorCode.IsDirectory, { path });
   }
-  throw new NativeError(NativeErrorCode.NotRegularFile, describe.notRegularFile(path), { path });
+  throw nativeError(NativeErrorCode.NotRegularFile, { path });
 }
 
 async function hashFile(path: string, onProgress: (bytesDone: number, bytesTotal: number) => void): Promise<string> {
@@ -154,11 +154,7 @@ class JsSha256 implements Sha256Hasher {
         });
         if (bytesRead === 0) {
           const { size } = await handle.stat();
-          throw new NativeError(
-            NativeErrorCode.OutOfBounds,
-            `byte range out of bounds: offset ${offset} + length ${length} is past the end of ${path} (${size} bytes)`,
-            { path },
-          );
+          throw nativeError(NativeErrorCode.OutOfBounds, { path, offset, length, size });
         }
         this.#hash.update(buffer.subarray(0, bytesRead));
         at += bytesRead;
@@ -177,7 +173,7 @@ class JsSha256 implements Sha256Hasher {
 }
 
 function invalidUse(message: string): NativeError {
-  return new NativeError(NativeErrorCode.InvalidArgument, `invalid argument: ${message}`);
+  return nativeError(NativeErrorCode.InvalidArgument, { message });
 }
 
 const closeOnCollect = new FinalizationRegistry<number>((fd) => {
@@ -207,8 +203,8 @@ class JsMapped implements MappedFile {
     if (!stats.isFile()) {
       closeSync(fd);
       throw stats.isDirectory()
-        ? new NativeError(NativeErrorCode.IsDirectory, describe.isDirectory(path), { path })
-        : new NativeError(NativeErrorCode.NotRegularFile, describe.notRegularFile(path), { path });
+        ? nativeError(NativeErrorCode.IsDirectory, { path })
+        : nativeError(NativeErrorCode.NotRegularFile, { path });
     }
     this.#fd = fd;
     this.#before = stats;
@@ -304,7 +300,7 @@ async function writeFileAtomic(
   const total = chunks.reduce((sum, c) => sum + c.length, 0);
   const existing = await stat(path).catch(() => undefined);
   if (existing?.isDirectory()) {
-    throw new NativeError(NativeErrorCode.IsDirectory, describe.isDirectory(path), { path });
+    throw nativeError(NativeErrorCode.IsDirectory, { path });
   }
   const temp = tempPathFor(path);
   let handle: FileHandle;

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fromNodeError, NativeError, NativeErrorCode } from './errors.js';
+import { fromNodeError, NativeErrorCode, nativeError } from './errors.js';
 import type { FileLock, LockOptions } from './types.js';
 
 export class HeldLock implements FileLock {
@@ -156,9 +156,7 @@ export async function waitForLock(
     const lock = tryLock(path);
     if (lock) return lock;
     if (Date.now() >= deadline) {
-      throw new NativeError(NativeErrorCode.Locked, `${path} is locked by another process (waited ${timeoutMs} ms)`, {
-        path,
-      });
+      throw nativeError(NativeErrorCode.Locked, { path, waited: timeoutMs });
     }
     await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
     delay = Math.min(delay * 2, 50);

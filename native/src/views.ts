@@ -1,5 +1,5 @@
 import { constants } from 'node:buffer';
-import { describe, invalidArgument, NativeError, NativeErrorCode } from './errors.js';
+import { invalidArgument, type NativeError, NativeErrorCode, nativeError } from './errors.js';
 
 /** The longest single view this Node.js allows (4 GiB on Node 20): read bigger files as several views. */
 export const MAX_VIEW_BYTES: number = constants.MAX_LENGTH;
@@ -15,17 +15,13 @@ export function checkView(path: string, size: number, offset: number, length: nu
   checkInteger(offset, 'offset');
   checkInteger(length, 'length');
   if (length > MAX_VIEW_BYTES) {
-    throw new NativeError(
-      NativeErrorCode.ViewTooLarge,
-      `a view of ${length} bytes exceeds the ${MAX_VIEW_BYTES}-byte limit of one Uint8Array here; take several views (${path})`,
-      { path },
-    );
+    throw nativeError(NativeErrorCode.ViewTooLarge, { path, length, limit: MAX_VIEW_BYTES });
   }
   if (offset + length > size) {
-    throw new NativeError(NativeErrorCode.OutOfBounds, describe.outOfBounds(path, offset, length, size), { path });
+    throw nativeError(NativeErrorCode.OutOfBounds, { path, offset, length, size });
   }
 }
 
 export function closedError(path: string): NativeError {
-  return new NativeError(NativeErrorCode.Closed, `the mapped file is closed: ${path}`, { path });
+  return nativeError(NativeErrorCode.Closed, { path });
 }

@@ -11,7 +11,9 @@
  * everything. Inside core, the contracts (every module outside `manager/`)
  * never import the manager, so a backend author depends on the contracts alone.
  * And one error registry: nothing outside the errors modules (core's and
- * native's) constructs a bare `CkptError`; every error is of a family.
+ * native's) constructs a bare `CkptError`; every error is of a family. And
+ * one message table: nothing constructs a `NativeError` by hand, but through
+ * `nativeError()`, whose messages come from `native/messages.txt`.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -62,13 +64,20 @@ export function findViolations(root) {
       if (!/\/src\/errors\.ts$/.test(file) && /new CkptError\(/.test(text)) {
         violations.push(`${relative(root, file)}: constructs a bare CkptError (use an error family from @ckpt/core)`);
       }
+      if (!/\/src\/errors\.ts$/.test(file) && /new NativeError\(/.test(text)) {
+        violations.push(
+          `${relative(root, file)}: constructs a NativeError by hand (use nativeError() and its message table)`,
+        );
+      }
       for (const match of text.matchAll(IMPORT)) {
         const target = match[1];
         const where = relative(root, file);
         if (target.startsWith('@ckpt/')) {
           const pkg = target.split('/').slice(0, 2).join('/');
           if (allowed !== '*' && !allowed.includes(pkg) && pkg !== `@ckpt/${name}`) {
-            violations.push(`${where}: imports ${pkg} (${name} may import ${allowed.join(', ') || 'no @ckpt package'})`);
+            violations.push(
+              `${where}: imports ${pkg} (${name} may import ${allowed.join(', ') || 'no @ckpt package'})`,
+            );
           }
         }
         const inCoreContracts = name === 'core' && !where.includes('/src/manager/') && !where.endsWith('/src/index.ts');

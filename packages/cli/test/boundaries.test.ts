@@ -25,7 +25,7 @@ describe('the dependency rules', () => {
     expect(findViolations(root)).toEqual([]);
   });
 
-  it('fail on a plugin importing a plugin, core importing hooks, contracts importing the manager, a bare CkptError', () => {
+  it('fail on a plugin importing a plugin, core importing hooks, contracts importing the manager, a bare CkptError, a hand-made NativeError', () => {
     const dir = tree({
       'packages/storage-pytorch/src/a.ts': "import { safetensors } from '@ckpt/storage-safetensors';\n",
       'packages/core/src/b.ts':
@@ -35,15 +35,18 @@ describe('the dependency rules', () => {
       'native/src/e.ts': "const core = await import('@ckpt/core');\n",
       'packages/hooks/src/f.ts': "throw new CkptError('CKPT_X', 'bare');\n",
       'packages/core/src/errors.ts': "export const e = new CkptError('CKPT_Y', 'the registry may');\n",
+      'packages/resolver-b2/src/g.ts': "throw new NativeError('CKPT_IO', 'worded by hand');\n",
+      'native/src/errors.ts': "export const n = new NativeError('CKPT_IO', 'the table may');\n",
     });
     const found: string[] = findViolations(dir);
-    expect(found).toHaveLength(5);
+    expect(found).toHaveLength(6);
     for (const expected of [
       /^native\/src\/e\.ts: imports @ckpt\/core/,
       /^packages\/core\/src\/b\.ts: imports @ckpt\/hooks/,
       /^packages\/core\/src\/b\.ts: imports \.\/manager\/manager\.js \(core's contracts/,
       /^packages\/storage-pytorch\/src\/a\.ts: imports @ckpt\/storage-safetensors/,
       /^packages\/hooks\/src\/f\.ts: constructs a bare CkptError/,
+      /^packages\/resolver-b2\/src\/g\.ts: constructs a NativeError by hand/,
     ]) {
       expect(
         found.filter((line) => expected.test(line)),
@@ -52,6 +55,6 @@ describe('the dependency rules', () => {
     }
     const run = spawnSync(process.execPath, [checker, dir], { encoding: 'utf8' });
     expect(run.status).toBe(1);
-    expect(run.stderr.split('\n').filter(Boolean)).toHaveLength(5);
+    expect(run.stderr.split('\n').filter(Boolean)).toHaveLength(6);
   });
 });

@@ -2,7 +2,13 @@ import { CkptError, type CkptErrorDetails } from '@ckpt/native';
 
 export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from '@ckpt/native';
 
-/** Stable codes of the errors defined here (native I/O errors have their own: `NativeErrorCode`). */
+/**
+ * Stable codes of the errors defined here. Native I/O errors have their own
+ * (`NativeErrorCode`); three codes are shared (`CKPT_NOT_FOUND`,
+ * `CKPT_INVALID_ARGUMENT`, `CKPT_UNSUPPORTED`), and for those the family class
+ * below matches by code: `error instanceof NotFoundError` is true for a
+ * missing checkpoint and for a missing file reported by @ckpt/native alike.
+ */
 export const ErrorCode = {
   Format: 'CKPT_FORMAT',
   Integrity: 'CKPT_INTEGRITY',
@@ -40,25 +46,42 @@ export class IntegrityError extends CkptError {
   }
 }
 
-/** A checkpoint, tensor, backend or file that was asked for does not exist. */
+/** True when `value` is a ckpt error with `code`, whichever package threw it. */
+function hasCode(value: unknown, code: string): boolean {
+  return value instanceof CkptError && value.code === code;
+}
+
+/**
+ * A checkpoint, tensor, backend or file that was asked for does not exist.
+ * `instanceof` matches every CKPT_NOT_FOUND, native file errors included.
+ */
 export class NotFoundError extends CkptError {
   override name = 'NotFoundError';
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return hasCode(value, ErrorCode.NotFound);
+  }
   constructor(message: string, details: CkptErrorDetails = {}) {
     super(ErrorCode.NotFound, message, details);
   }
 }
 
-/** A caller passed something unusable: a bad option, a malformed tensor, a wrong type. */
+/** A caller passed something unusable: a bad option, a malformed tensor, a wrong type (matched by code, as NotFoundError). */
 export class InvalidArgumentError extends CkptError {
   override name = 'InvalidArgumentError';
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return hasCode(value, ErrorCode.InvalidArgument);
+  }
   constructor(message: string, details: CkptErrorDetails = {}) {
     super(ErrorCode.InvalidArgument, message, details);
   }
 }
 
-/** Valid, but not something this backend or build can do (a dtype a format lacks, say). */
+/** Valid, but not something this backend or build can do (a dtype a format lacks, say; matched by code, as NotFoundError). */
 export class UnsupportedError extends CkptError {
   override name = 'UnsupportedError';
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return hasCode(value, ErrorCode.Unsupported);
+  }
   constructor(message: string, details: CkptErrorDetails = {}) {
     super(ErrorCode.Unsupported, message, details);
   }

@@ -9,16 +9,15 @@ import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writevSync } f
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { CkptError, ConflictError, IntegrityError, NativeErrorCode, NetworkError, NotFoundError } from '@ckpt/core';
 import {
-  CkptError,
-  ConflictError,
-  IntegrityError,
-  NativeError,
-  NativeErrorCode,
-  NetworkError,
-  NotFoundError,
-} from '@ckpt/core';
-import { canDownloadNatively, downloadRange, type ProgressCallback, RangeDownloadError, Sha256 } from '@ckpt/native';
+  canDownloadNatively,
+  downloadRange,
+  nativeError,
+  type ProgressCallback,
+  RangeDownloadError,
+  Sha256,
+} from '@ckpt/native';
 
 /** What HEAD says of an object, and the digests we can check it against. */
 export interface ObjectInfo {
@@ -451,7 +450,9 @@ async function fetchPartNatively(
       if (part.written >= part.length) return; // stopped at a split's boundary, or done anyway
       if (error.kind === 'cancelled') throw stop.reason ?? error;
       if (error.kind === 'status') throw statusError(error.status ?? 0, target, error);
-      if (error.kind === 'file') throw new NativeError(NativeErrorCode.Io, error.message, { path, cause: error });
+      if (error.kind === 'file') {
+        throw nativeError(NativeErrorCode.Io, { path, op: 'write', message: error.message }, { cause: error });
+      }
       throw new NetworkError(error.message, { cause: error });
     } finally {
       stop.removeEventListener('abort', cancel);

@@ -5,7 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type DType, dtypeInfo, FormatError, ProgramError, type StateValue, type Tensor } from '@ckpt/core';
-import { mapFile, NativeError } from '@ckpt/native';
+import { fromNodeError, mapFile, NativeErrorCode, nativeError } from '@ckpt/native';
 import { type AllowListOptions, createResolver } from './allow-list.js';
 import { referencedGlobals } from './pickle/scan.js';
 import {
@@ -54,26 +54,18 @@ const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 
-function notFound(error: unknown, path: string): unknown {
-  const code = (error as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT') return new NativeError('CKPT_NOT_FOUND', `file not found: ${path}`, { path, cause: error });
-  if (code === 'EISDIR')
-    return new NativeError('CKPT_IS_DIRECTORY', `expected a file but found a directory: ${path}`, { path });
-  return error;
-}
-
 /** A byte source over plain reads, for work that must not map the file (inspect). */
 function readSource(path: string): ByteSource & { close(): void } {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (error) {
-    throw notFound(error, path);
+    throw fromNodeError(error, path, 'open');
   }
   const stats = fstatSync(fd);
   if (stats.isDirectory()) {
     closeSync(fd);
-    throw notFound({ code: 'EISDIR' }, path);
+    throw nativeError(NativeErrorCode.IsDirectory, { path });
   }
   return {
     path,
@@ -83,8 +75,7 @@ function readSource(path: string): ByteSource & { close(): void } {
       let done = 0;
       while (done < length) {
         const n = readSync(fd, out, done, length - done, offset + done);
-        if (n === 0)
-          throw new NativeError('CKPT_FILE_CHANGED', `file changed while it was being read: ${path}`, { path });
+        if (n === 0) throw nativeError(NativeErrorCode.FileChanged, { path, detail: 'it ended early' });
         done += n;
       }
       return out;

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { type DType, NotFoundError, type Tensor, tensor } from '@ckpt/core';
-import { type MappedFile, mapFile, NativeError } from '@ckpt/native';
+import { fromNodeError, type MappedFile, mapFile, NativeErrorCode, nativeError } from '@ckpt/native';
 import { type HeaderEntry, LENGTH_PREFIX_BYTES, type ParsedHeader, parseHeader, readHeaderLength } from './header.js';
 
 export interface TensorEntry {
@@ -21,13 +21,13 @@ export async function readHeader(path: string): Promise<ParsedHeader & { fileSiz
   try {
     handle = await open(path, 'r');
   } catch (error) {
-    throw translate(error, path);
+    throw fromNodeError(error, path, 'open');
   }
   try {
     const first = new Uint8Array(FIRST_READ);
     const [stats, { bytesRead }] = await Promise.all([handle.stat(), handle.read(first, 0, FIRST_READ, 0)]);
     if (stats.isDirectory()) {
-      throw new NativeError('CKPT_IS_DIRECTORY', `expected a file but found a directory: ${path}`, { path });
+      throw nativeError(NativeErrorCode.IsDirectory, { path });
     }
     const headerLength = readHeaderLength(first.subarray(0, bytesRead), stats.size, path);
     let bytes = first.subarray(LENGTH_PREFIX_BYTES, LENGTH_PREFIX_BYTES + headerLength);
@@ -40,21 +40,6 @@ export async function readHeader(path: string): Promise<ParsedHeader & { fileSiz
   } finally {
     await handle.close();
   }
-}
-
-function translate(error: unknown, path: string): unknown {
-  const code = (error as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT') return new NativeError('CKPT_NOT_FOUND', `file not found: ${path}`, { path, cause: error });
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new NativeError('CKPT_PERMISSION_DENIED', `permission denied while trying to open ${path}`, {
-      path,
-      cause: error,
-    });
-  }
-  if (code === 'EISDIR') {
-    return new NativeError('CKPT_IS_DIRECTORY', `expected a file but found a directory: ${path}`, { path });
-  }
-  return error;
 }
 
 function toEntry(entry: HeaderEntry, dataStart: number): TensorEntry {
@@ -115,11 +100,11 @@ export class SafetensorsFile {
       // or resized since must not be read with it.
       if (mapped.size !== this.fileSize) {
         mapped.close();
-        throw new NativeError('CKPT_FILE_CHANGED', `file changed after its header was read: ${this.path}`, {
-          path: this.path,
-          expected: `${this.fileSize} bytes`,
-          found: `${mapped.size} bytes`,
-        });
+        throw nativeError(
+          NativeErrorCode.FileChanged,
+          { path: this.path, detail: 'its size is not the one its header was read at' },
+          { expected: `${this.fileSize} bytes`, found: `${mapped.size} bytes` },
+        );
       }
       this.#mapped = mapped;
     }

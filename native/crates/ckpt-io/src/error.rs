@@ -1,41 +1,78 @@
 //! One error type with a variant per failure, each with a stable code.
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
+/// The failures; each has a stable code, and its message comes from the
+/// table in `native/messages.txt`, which the JavaScript side reads too.
+#[derive(Debug)]
 pub enum IoError {
-    #[error("file not found: {path}")]
     NotFound { path: PathBuf },
-
-    #[error("expected a file but found a directory: {path}")]
     IsDirectory { path: PathBuf },
-
-    #[error("expected a regular file but found a special file (pipe, socket or device): {path}")]
     NotRegularFile { path: PathBuf },
-
-    #[error("permission denied while trying to {op} {path}")]
     PermissionDenied { path: PathBuf, op: &'static str },
-
-    #[error("file changed while it was being read: {path} ({detail})")]
     FileChanged { path: PathBuf, detail: String },
-
-    #[error("byte range out of bounds: offset {offset} + length {length} is past the end of {path} ({size} bytes)")]
     OutOfBounds { path: PathBuf, offset: u64, length: u64, size: u64 },
-
-    #[error("no space left on the device while writing {path}")]
     NoSpace { path: PathBuf },
-
-    #[error("could not {op} {path}: {source}")]
-    Io {
-        path: PathBuf,
-        op: &'static str,
-        #[source]
-        source: io::Error,
-    },
-
-    #[error("invalid argument: {0}")]
+    Io { path: PathBuf, op: &'static str, source: io::Error },
     InvalidArgument(String),
+}
+
+/// The message table shared with JavaScript: a line per code, `CODE<TAB>template`.
+const MESSAGES: &str = include_str!("../../../messages.txt");
+
+/// The template for `code` (a line of the table).
+fn template(code: &str) -> Option<&'static str> {
+    MESSAGES
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.split_once('\t').filter(|(c, _)| *c == code).map(|(_, t)| t))
+}
+
+/// Fills `{name}` placeholders from `fields`; an unknown name stays as written.
+fn render(template: &str, fields: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match fields.iter().find(|(n, _)| *n == name) {
+                    Some((_, value)) => out.push_str(value),
+                    None => out.push_str(&rest[open..open + close + 2]),
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.code();
+        match template(code) {
+            Some(t) => f.write_str(&render(t, &self.fields())),
+            None => write!(f, "{code}"), // unreachable while the table is complete (tested)
+        }
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            IoError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 impl IoError {
@@ -69,6 +106,30 @@ impl IoError {
         }
     }
 
+    /// The values the message template names.
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = Vec::new();
+        if let Some(path) = self.path() {
+            fields.push(("path", path.display().to_string()));
+        }
+        match self {
+            IoError::PermissionDenied { op, .. } => fields.push(("op", op.to_string())),
+            IoError::FileChanged { detail, .. } => fields.push(("detail", detail.clone())),
+            IoError::OutOfBounds { offset, length, size, .. } => {
+                fields.push(("offset", offset.to_string()));
+                fields.push(("length", length.to_string()));
+                fields.push(("size", size.to_string()));
+            }
+            IoError::Io { op, source, .. } => {
+                fields.push(("op", op.to_string()));
+                fields.push(("message", source.to_string()));
+            }
+            IoError::InvalidArgument(message) => fields.push(("message", message.clone())),
+            _ => {}
+        }
+        fields
+    }
+
     /// Classifies an operating-system error from `op` on `path`.
     pub fn from_io(path: &Path, op: &'static str, source: io::Error) -> Self {
         let path = path.to_path_buf();
@@ -83,3 +144,50 @@ impl IoError {
 }
 
 pub type Result<T> = std::result::Result<T, IoError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_kind() -> Vec<IoError> {
+        let path = PathBuf::from("/data/model.bin");
+        vec![
+            IoError::NotFound { path: path.clone() },
+            IoError::IsDirectory { path: path.clone() },
+            IoError::NotRegularFile { path: path.clone() },
+            IoError::PermissionDenied { path: path.clone(), op: "open" },
+            IoError::FileChanged { path: path.clone(), detail: "size 3 -> 4".into() },
+            IoError::OutOfBounds { path: path.clone(), offset: 8, length: 4, size: 10 },
+            IoError::NoSpace { path: path.clone() },
+            IoError::Io { path, op: "read", source: io::Error::other("boom") },
+            IoError::InvalidArgument("offset must be an integer".into()),
+        ]
+    }
+
+    #[test]
+    fn every_code_has_a_template_and_every_placeholder_is_filled() {
+        for error in every_kind() {
+            let text = error.to_string();
+            assert!(template(error.code()).is_some(), "no line for {}", error.code());
+            assert!(!text.contains('{'), "{} left a placeholder: {text}", error.code());
+        }
+    }
+
+    #[test]
+    fn messages_read_as_the_table_says() {
+        let kinds = every_kind();
+        let text = |i: usize| kinds[i].to_string();
+        assert_eq!(text(0), "file not found: /data/model.bin");
+        assert_eq!(
+            text(5),
+            "byte range out of bounds: offset 8 + length 4 is past the end of /data/model.bin (10 bytes)"
+        );
+        assert_eq!(text(7), "could not read /data/model.bin: boom");
+        assert_eq!(text(8), "invalid argument: offset must be an integer");
+    }
+
+    #[test]
+    fn render_leaves_unknown_and_unclosed_placeholders_alone() {
+        assert_eq!(render("a {x} {y} {z", &[("x", "1".into())]), "a 1 {y} {z");
+    }
+}

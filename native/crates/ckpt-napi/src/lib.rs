@@ -1,8 +1,10 @@
 //! Node-API binding of `ckpt-io`. This crate only converts types: every
 //! behaviour lives in `ckpt-io`, where `cargo test` covers it.
 //!
-//! Errors cross as a JSON message `{"code","path","message"}`, which the
-//! TypeScript wrapper turns into `NativeError` objects with `code` and `path`.
+//! Errors cross as JavaScript Error objects with typed fields: `code` (the
+//! stable `CKPT_*` code), `path`, and for downloads `kind`, `status` and
+//! `written`. Work done off the JavaScript thread keeps its failure whole
+//! until `reject`, where the object can be built.
 
 use ckpt_io::{IoError, MappedFile, to_hex};
 use napi::bindgen_prelude::*;
@@ -13,35 +15,93 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn to_js_error(error: IoError) -> Error {
-    let path = error.path().map(|p| p.to_string_lossy().into_owned());
-    let path = path.as_deref().map_or("null".to_string(), json_string);
-    let reason = format!(
-        r#"{{"code":{},"path":{},"message":{}}}"#,
-        json_string(error.code()),
-        path,
-        json_string(&error.to_string())
-    );
-    Error::new(Status::GenericFailure, reason)
+/// A value of a typed field on a failure.
+enum Field {
+    Text(String),
+    Number(f64),
 }
 
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+/// A failure on its way to JavaScript, built into an Error object there.
+pub struct Failure {
+    code: &'static str,
+    message: String,
+    fields: Vec<(&'static str, Field)>,
+}
+
+impl From<IoError> for Failure {
+    fn from(error: IoError) -> Self {
+        let mut fields = Vec::new();
+        if let Some(path) = error.path() {
+            fields.push(("path", Field::Text(path.to_string_lossy().into_owned())));
         }
+        Failure { code: error.code(), message: error.to_string(), fields }
     }
-    out.push('"');
-    out
 }
 
-fn invalid(message: String) -> Error {
-    to_js_error(IoError::InvalidArgument(message))
+impl Failure {
+    /// The Error object: `message`, `code` and the fields as properties.
+    fn into_js(self, env: &Env) -> Error {
+        let build = || -> Result<Error> {
+            let js = JsError::from(Error::new(self.code, self.message.clone())).into_unknown(*env);
+            let mut object: Object = unsafe { js.cast()? };
+            for (name, value) in &self.fields {
+                match value {
+                    Field::Text(text) => object.set(name, text.as_str())?,
+                    Field::Number(number) => object.set(name, *number)?,
+                }
+            }
+            Ok(Error::from(js))
+        };
+        build().unwrap_or_else(|error| error)
+    }
+}
+
+/// An IoError thrown on the JavaScript thread.
+fn to_js_error(env: &Env, error: IoError) -> Error {
+    Failure::from(error).into_js(env)
+}
+
+fn invalid(env: &Env, message: String) -> Error {
+    to_js_error(env, IoError::InvalidArgument(message))
+}
+
+/// Work for a worker thread whose failure becomes a typed Error object.
+pub trait Work: Send + Sized {
+    type Output: Send + Sized + 'static + ToNapiValue + TypeName;
+    fn run(&mut self) -> std::result::Result<Self::Output, Failure>;
+}
+
+/// Runs a `Work` off the JavaScript thread, keeping its failure for `reject`.
+pub struct Job<W: Work> {
+    work: W,
+    failure: Option<Failure>,
+}
+
+impl<W: Work> Job<W> {
+    fn task(work: W) -> AsyncTask<Self> {
+        AsyncTask::new(Job { work, failure: None })
+    }
+}
+
+impl<W: Work> Task for Job<W> {
+    type Output = W::Output;
+    type JsValue = W::Output;
+
+    fn compute(&mut self) -> Result<W::Output> {
+        self.work.run().map_err(|failure| {
+            let placeholder = Error::new(Status::GenericFailure, failure.message.clone());
+            self.failure = Some(failure);
+            placeholder
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: W::Output) -> Result<W::Output> {
+        Ok(output)
+    }
+
+    fn reject(&mut self, env: Env, error: Error) -> Result<W::Output> {
+        Err(self.failure.take().map_or(error, |failure| failure.into_js(&env)))
+    }
 }
 
 /// Bytes done and bytes in all, passed to progress callbacks.
@@ -95,52 +155,41 @@ impl Reporter {
     }
 }
 
-pub struct HashFileTask {
+pub struct HashFile {
     path: PathBuf,
     reporter: Reporter,
 }
 
-impl Task for HashFileTask {
+impl Work for HashFile {
     type Output = String;
-    type JsValue = String;
 
-    fn compute(&mut self) -> Result<String> {
+    fn run(&mut self) -> std::result::Result<String, Failure> {
         let reporter = &self.reporter;
-        let digest =
-            ckpt_io::sha256_file(&self.path, &mut |done, total| reporter.report(done, total)).map_err(to_js_error)?;
+        let digest = ckpt_io::sha256_file(&self.path, &mut |done, total| reporter.report(done, total))?;
         Ok(to_hex(&digest))
-    }
-
-    fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
-        Ok(output)
     }
 }
 
 /// SHA-256 of a file as lowercase hex, computed off the JavaScript thread.
 #[napi(ts_return_type = "Promise<string>")]
-pub fn sha256_file(path: String, on_progress: Option<Function<Progress, ()>>) -> Result<AsyncTask<HashFileTask>> {
-    Ok(AsyncTask::new(HashFileTask { path: path.into(), reporter: Reporter::new(progress_fn(on_progress)?) }))
+pub fn sha256_file(path: String, on_progress: Option<Function<Progress, ()>>) -> Result<AsyncTask<Job<HashFile>>> {
+    Ok(Job::task(HashFile { path: path.into(), reporter: Reporter::new(progress_fn(on_progress)?) }))
 }
 
-pub struct HashFilesTask {
+pub struct HashFiles {
     paths: Vec<PathBuf>,
     reporter: Reporter,
 }
 
-impl Task for HashFilesTask {
+impl Work for HashFiles {
     type Output = Vec<String>;
-    type JsValue = Vec<String>;
 
-    fn compute(&mut self) -> Result<Vec<String>> {
+    fn run(&mut self) -> std::result::Result<Vec<String>, Failure> {
         let reporter = &self.reporter;
         ckpt_io::sha256_files(&self.paths, &|done, total| reporter.report(done, total))
             .into_iter()
-            .map(|r| r.map(|d| to_hex(&d)).map_err(to_js_error))
+            .map(|r| r.map(|d| to_hex(&d)).map_err(Failure::from))
             .collect()
-    }
-
-    fn resolve(&mut self, _env: Env, output: Vec<String>) -> Result<Vec<String>> {
-        Ok(output)
     }
 }
 
@@ -149,9 +198,9 @@ impl Task for HashFilesTask {
 pub fn sha256_files(
     paths: Vec<String>,
     on_progress: Option<Function<Progress, ()>>,
-) -> Result<AsyncTask<HashFilesTask>> {
+) -> Result<AsyncTask<Job<HashFiles>>> {
     let paths = paths.into_iter().map(PathBuf::from).collect();
-    Ok(AsyncTask::new(HashFilesTask { paths, reporter: Reporter::new(progress_fn(on_progress)?) }))
+    Ok(Job::task(HashFiles { paths, reporter: Reporter::new(progress_fn(on_progress)?) }))
 }
 
 /// A streaming SHA-256 hasher. The state sits behind a mutex so that
@@ -167,8 +216,8 @@ impl Default for JsSha256 {
     }
 }
 
-fn finished() -> Error {
-    invalid("Sha256 used after digest(): create a new Sha256".into())
+fn finished() -> IoError {
+    IoError::InvalidArgument("Sha256 used after digest(): create a new Sha256".into())
 }
 
 #[napi]
@@ -179,19 +228,25 @@ impl JsSha256 {
     }
 
     #[napi]
-    pub fn update(&mut self, data: Uint8ArraySlice) -> Result<()> {
-        self.inner.lock().unwrap().as_mut().ok_or_else(finished)?.update(&data);
+    pub fn update(&mut self, env: Env, data: Uint8ArraySlice) -> Result<()> {
+        self.inner.lock().unwrap().as_mut().ok_or_else(|| to_js_error(&env, finished()))?.update(&data);
         Ok(())
     }
 
     /// Hashes `length` bytes of the file at `path` from `offset`, off the JavaScript thread.
     /// Await it before the next update: calls are applied in the order they run.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn update_from_file(&self, path: String, offset: f64, length: f64) -> Result<AsyncTask<HashRangeTask>> {
+    pub fn update_from_file(
+        &self,
+        env: Env,
+        path: String,
+        offset: f64,
+        length: f64,
+    ) -> Result<AsyncTask<Job<HashRange>>> {
         if !(offset >= 0.0 && length >= 0.0 && offset.fract() == 0.0 && length.fract() == 0.0) {
-            return Err(invalid(format!("offset {offset} and length {length} must be whole numbers >= 0")));
+            return Err(invalid(&env, format!("offset {offset} and length {length} must be whole numbers >= 0")));
         }
-        Ok(AsyncTask::new(HashRangeTask {
+        Ok(Job::task(HashRange {
             hasher: self.inner.clone(),
             path: path.into(),
             offset: offset as u64,
@@ -201,31 +256,26 @@ impl JsSha256 {
 
     /// Finishes and returns the hex digest; the hasher cannot be used afterwards.
     #[napi]
-    pub fn digest(&mut self) -> Result<String> {
-        let hasher = self.inner.lock().unwrap().take().ok_or_else(finished)?;
+    pub fn digest(&mut self, env: Env) -> Result<String> {
+        let hasher = self.inner.lock().unwrap().take().ok_or_else(|| to_js_error(&env, finished()))?;
         Ok(to_hex(&hasher.finish()))
     }
 }
 
-pub struct HashRangeTask {
+pub struct HashRange {
     hasher: Arc<Mutex<Option<ckpt_io::Sha256>>>,
     path: PathBuf,
     offset: u64,
     length: u64,
 }
 
-impl Task for HashRangeTask {
+impl Work for HashRange {
     type Output = ();
-    type JsValue = ();
 
-    fn compute(&mut self) -> Result<()> {
+    fn run(&mut self) -> std::result::Result<(), Failure> {
         let mut hasher = self.hasher.lock().unwrap();
         let hasher = hasher.as_mut().ok_or_else(finished)?;
-        hasher.update_from_file(&self.path, self.offset, self.length).map_err(to_js_error)
-    }
-
-    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
-        Ok(())
+        Ok(hasher.update_from_file(&self.path, self.offset, self.length)?)
     }
 }
 
@@ -241,8 +291,8 @@ pub struct NativeMappedFile {
 impl NativeMappedFile {
     /// Maps `path`. With `copy`, views are copied out instead of pointing into the mapping.
     #[napi(factory)]
-    pub fn open(path: String, copy: bool) -> Result<Self> {
-        let map = MappedFile::open(path.as_ref()).map_err(to_js_error)?;
+    pub fn open(env: Env, path: String, copy: bool) -> Result<Self> {
+        let map = MappedFile::open(path.as_ref()).map_err(|e| to_js_error(&env, e))?;
         Ok(NativeMappedFile { size: map.len(), inner: Some(Arc::new(map)), copy })
     }
 
@@ -251,17 +301,17 @@ impl NativeMappedFile {
         self.size as f64
     }
 
-    fn mapped(&self) -> Result<&Arc<MappedFile>> {
-        self.inner.as_ref().ok_or_else(|| invalid("the mapped file is closed".into()))
+    fn mapped(&self, env: &Env) -> Result<&Arc<MappedFile>> {
+        self.inner.as_ref().ok_or_else(|| invalid(env, "the mapped file is closed".into()))
     }
 
     /// The bytes `[offset, offset + length)`, copied out of the mapping (the path
     /// for runtimes that forbid external buffers, and for `copy: true`).
     #[napi]
     pub fn copy_range<'env>(&self, env: &'env Env, offset: f64, length: f64) -> Result<Uint8ArraySlice<'env>> {
-        let map = self.mapped()?;
-        let (offset, length) = (to_u64(offset, "offset")?, to_u64(length, "length")?);
-        let bytes = map.range(offset, length).map_err(to_js_error)?;
+        let map = self.mapped(env)?;
+        let (offset, length) = (to_u64(env, offset, "offset")?, to_u64(env, length, "length")?);
+        let bytes = map.range(offset, length).map_err(|e| to_js_error(env, e))?;
         if bytes.is_empty() {
             return Uint8ArraySlice::from_data(env, Vec::<u8>::new());
         }
@@ -280,9 +330,9 @@ impl NativeMappedFile {
     /// Node builds external ArrayBuffers as Buffers and refuses longer ones.
     #[napi(ts_return_type = "ArrayBuffer | null")]
     pub fn buffer(&self, env: &Env, offset: f64, length: f64) -> Result<Option<ArrayBuffer<'_>>> {
-        let map = self.mapped()?;
-        let (offset, length) = (to_u64(offset, "offset")?, to_u64(length, "length")?);
-        let bytes = map.range(offset, length).map_err(to_js_error)?;
+        let map = self.mapped(env)?;
+        let (offset, length) = (to_u64(env, offset, "offset")?, to_u64(env, length, "length")?);
+        let bytes = map.range(offset, length).map_err(|e| to_js_error(env, e))?;
         if bytes.is_empty() || self.copy {
             return Ok(None);
         }
@@ -315,14 +365,14 @@ impl NativeMappedFile {
 
     /// True once a read hit a page the file no longer has (it shrank while mapped).
     #[napi]
-    pub fn truncated(&self) -> Result<bool> {
-        Ok(self.mapped()?.truncated())
+    pub fn truncated(&self, env: Env) -> Result<bool> {
+        Ok(self.mapped(&env)?.truncated())
     }
 
     /// Throws `CKPT_FILE_CHANGED` when the file was modified since it was mapped.
     #[napi]
-    pub fn ensure_unchanged(&self) -> Result<()> {
-        self.mapped()?.ensure_unchanged().map_err(to_js_error)
+    pub fn ensure_unchanged(&self, env: Env) -> Result<()> {
+        self.mapped(&env)?.ensure_unchanged().map_err(|e| to_js_error(&env, e))
     }
 
     /// Releases this handle's hold on the mapping; views still alive keep it until collected.
@@ -340,11 +390,11 @@ unsafe extern "C" fn release_mapping(
     drop(unsafe { Box::from_raw(hint.cast::<Arc<MappedFile>>()) });
 }
 
-fn to_u64(value: f64, name: &str) -> Result<u64> {
+fn to_u64(env: &Env, value: f64, name: &str) -> Result<u64> {
     if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0 {
         Ok(value as u64)
     } else {
-        Err(invalid(format!("{name} must be a non-negative safe integer, got {value}")))
+        Err(invalid(env, format!("{name} must be a non-negative safe integer, got {value}")))
     }
 }
 
@@ -355,29 +405,23 @@ pub struct WriteResult {
     pub size: f64,
 }
 
-pub struct WriteFileTask {
+pub struct WriteFile {
     path: PathBuf,
     chunks: Vec<Uint8Array>,
     fsync: bool,
     reporter: Reporter,
 }
 
-impl Task for WriteFileTask {
+impl Work for WriteFile {
     type Output = WriteResult;
-    type JsValue = WriteResult;
 
-    fn compute(&mut self) -> Result<WriteResult> {
+    fn run(&mut self) -> std::result::Result<WriteResult, Failure> {
         let chunks: Vec<&[u8]> = self.chunks.iter().map(|c| c.as_ref()).collect();
         let reporter = &self.reporter;
         let summary = ckpt_io::write_file_atomic(&self.path, &chunks, self.fsync, &mut |done, total| {
             reporter.report(done, total)
-        })
-        .map_err(to_js_error)?;
+        })?;
         Ok(WriteResult { sha256: to_hex(&summary.sha256), size: summary.size as f64 })
-    }
-
-    fn resolve(&mut self, _env: Env, output: WriteResult) -> Result<WriteResult> {
-        Ok(output)
     }
 }
 
@@ -389,8 +433,8 @@ pub fn write_file_atomic(
     chunks: Vec<Uint8Array>,
     fsync: bool,
     on_progress: Option<Function<Progress, ()>>,
-) -> Result<AsyncTask<WriteFileTask>> {
-    Ok(AsyncTask::new(WriteFileTask {
+) -> Result<AsyncTask<Job<WriteFile>>> {
+    Ok(Job::task(WriteFile {
         path: path.into(),
         chunks,
         fsync,
@@ -439,8 +483,8 @@ impl NativeFileLock {
 
 /// Takes the lock on `path` (creating the file) or returns null when it is held.
 #[napi]
-pub fn try_lock_file(path: String) -> Result<Option<NativeFileLock>> {
-    let lock = ckpt_io::try_lock_file(path.as_ref()).map_err(to_js_error)?;
+pub fn try_lock_file(env: Env, path: String) -> Result<Option<NativeFileLock>> {
+    let lock = ckpt_io::try_lock_file(path.as_ref()).map_err(|e| to_js_error(&env, e))?;
     Ok(lock.map(|lock| NativeFileLock { inner: Some(lock) }))
 }
 
@@ -484,15 +528,16 @@ impl NativeDownload {
     #[napi(ts_return_type = "Promise<number>")]
     pub fn start(
         &self,
+        env: Env,
         options: DownloadRangeOptions,
         on_progress: Option<Function<Progress, ()>>,
-    ) -> Result<AsyncTask<DownloadTask>> {
+    ) -> Result<AsyncTask<Job<Download>>> {
         let whole = |v: f64| v >= 0.0 && v.fract() == 0.0;
         let stall_ok = options.stall_ms.is_finite() && options.stall_ms > 0.0;
         if !whole(options.offset) || !whole(options.length) || !stall_ok {
-            return Err(invalid("offset and length must be whole numbers >= 0 and stallMs > 0".into()));
+            return Err(invalid(&env, "offset and length must be whole numbers >= 0 and stallMs > 0".into()));
         }
-        Ok(AsyncTask::new(DownloadTask {
+        Ok(Job::task(Download {
             request: ckpt_io::http::RangeRequest {
                 url: options.url,
                 headers: options.headers.into_iter().collect(),
@@ -507,17 +552,16 @@ impl NativeDownload {
     }
 }
 
-pub struct DownloadTask {
+pub struct Download {
     request: ckpt_io::http::RangeRequest,
     cancel: Arc<AtomicBool>,
     progress: Option<ProgressFn>,
 }
 
-impl Task for DownloadTask {
+impl Work for Download {
     type Output = f64;
-    type JsValue = f64;
 
-    fn compute(&mut self) -> Result<f64> {
+    fn run(&mut self) -> std::result::Result<f64, Failure> {
         let total = self.request.length as f64;
         let progress = &self.progress;
         let mut report = |written: u64| {
@@ -537,17 +581,16 @@ impl Task for DownloadTask {
                     F::Cancelled => ("cancelled", 0),
                     F::File(_) => ("file", 0),
                 };
-                let reason = format!(
-                    r#"{{"code":"CKPT_DOWNLOAD","kind":"{kind}","status":{status},"written":{},"message":{}}}"#,
-                    error.written,
-                    json_string(&error.to_string())
-                );
-                Err(Error::new(Status::GenericFailure, reason))
+                Err(Failure {
+                    code: "CKPT_DOWNLOAD",
+                    message: error.to_string(),
+                    fields: vec![
+                        ("kind", Field::Text(kind.into())),
+                        ("status", Field::Number(status.into())),
+                        ("written", Field::Number(error.written as f64)),
+                    ],
+                })
             }
         }
-    }
-
-    fn resolve(&mut self, _env: Env, output: f64) -> Result<f64> {
-        Ok(output)
     }
 }
