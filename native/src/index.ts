@@ -29,6 +29,7 @@ export {
   RangeDownloadError,
   type RangeDownloadOptions,
 } from './download.js';
+export { renameDurably, syncFolder, TEMP_SUFFIX, tempPathFor } from './durable.js';
 export {
   CkptError,
   type CkptErrorDetails,
@@ -38,7 +39,6 @@ export {
   NativeErrorCode,
   nativeError,
 } from './errors.js';
-export { TEMP_SUFFIX, tempPathFor } from './js-impl.js';
 export { processAlive, processStartTime } from './lock.js';
 export type {
   FileLock,

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, open, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { renameDurably, tempPathFor } from './durable.js';
 import { fromNodeError, type NativeError, NativeErrorCode, nativeError } from './errors.js';
 import { tryOwnerLock } from './lock.js';
 import type {
@@ -18,8 +19,6 @@ import type {
 } from './types.js';
 import { checkView, closedError } from './views.js';
 
-/** Temporaries end with this on both paths, so leftovers of a crash can be found. */
-export const TEMP_SUFFIX = '.ckpt-tmp';
 const READ_CHUNK = 1 << 20;
 const WRITE_SLICE = 16 << 20;
 
@@ -262,31 +261,11 @@ class JsMapped implements MappedFile {
   }
 }
 
-/**
- * The temporary a file is written to before it is renamed over `target`:
- * `.<name>.<random>.ckpt-tmp` beside it, as the Rust writer names it. Every
- * package names its temporaries with this, so recovery finds them all.
- */
-export function tempPathFor(target: string): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  const random = Array.from(randomBytes(6), (b) => alphabet[b % alphabet.length]).join('');
-  return join(dirname(target), `.${basename(target)}.${random}${TEMP_SUFFIX}`);
-}
-
 async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
     const { bytesWritten } = await handle.write(bytes, done, bytes.length - done);
     done += bytesWritten;
-  }
-}
-
-async function syncFolder(target: string): Promise<void> {
-  const folder = await open(dirname(target), 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
   }
 }
 
@@ -323,8 +302,7 @@ async function writeFileAtomic(
     }
     if (fsync) await handle.sync();
     await handle.close();
-    await rename(temp, path);
-    if (fsync) await syncFolder(path);
+    await renameDurably(temp, path, { fsync });
     onProgress?.({ bytesDone: total, bytesTotal: total });
     return { sha256: hash.digest('hex'), size: total };
   } catch (error) {

@@ -82,7 +82,6 @@ try {
   const options = {
     bucket: { enabled: true, name: 'bench', prefix: '', endpoint, forcePathStyle: true },
     credentials,
-    env: {},
   };
   const uploaded = await new Resolver({ ...options, cacheDir: join(root, 'up') }).upload(source, 'model.bin');
   rmSync(source);

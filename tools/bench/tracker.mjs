@@ -69,7 +69,7 @@ function mlflowPython() {
       spawnSync(join(mlflowVenv, 'bin/pip'), ['install', '-q', 'mlflow-skinny', 'sqlalchemy', 'alembic'], {
         stdio: 'inherit',
       });
-    if (!pip || pip.status !== 0) return undefined;
+    if (pip?.status !== 0) return undefined;
   }
   return python;
 }

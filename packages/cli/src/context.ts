@@ -5,6 +5,7 @@ import {
   CheckpointManager,
   type CheckpointManagerOptions,
   InvalidArgumentError,
+  loadCredentials,
   NotFoundError,
   StorageRegistry,
 } from '@ckpt/core';
@@ -98,8 +99,7 @@ export class Context {
   /** The resolver (with the AWS SDK, loaded only by the commands that need it). */
   async resolver(): Promise<Resolver> {
     const { Resolver } = await import('@ckpt/resolver-b2');
-    const { offlineFlag, file } = this.config.resolver;
-    // The flag is code's word (it wins); the file's section ranks below the environment, which the resolver reads.
-    return new Resolver({ ...(offlineFlag ? { offline: true } : {}), fileSettings: file });
+    // Settings were resolved once (flags > environment > file > defaults); credentials stay out of them.
+    return new Resolver({ ...this.config.resolver, credentials: loadCredentials(process.env) });
   }
 }

@@ -113,6 +113,22 @@ export type { RecoveryReport } from './manager/recovery.js';
 export { type SnapshotMode, snapshotState } from './manager/snapshot.js';
 export type { Progress, ProgressCallback } from './progress.js';
 export { StorageRegistry } from './registry.js';
+export {
+  type BucketSettings,
+  CONFIG_NAMES,
+  type Credentials,
+  type LoadSettingsOptions,
+  loadCredentials,
+  loadSettings,
+  type ResolverSettings,
+  readResolverFile,
+  readSettingsFile,
+  SETTINGS,
+  type SettingKey,
+  type SettingRow,
+  type Settings,
+  type SettingValues,
+} from './settings/index.js';
 export { parseSize } from './size.js';
 export {
   DETECT_BYTES,

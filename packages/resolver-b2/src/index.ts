@@ -18,6 +18,7 @@ export {
   type ResolverConfig,
   readConfigFile,
   resolveConfig,
+  resolverConfig,
 } from './config.js';
 export { parseUri, type ResolveOptions, Resolver, type ResolverOptions } from './resolver.js';
 export { downloadObject, headObject, type ObjectInfo, type TransferOptions } from './transfer.js';

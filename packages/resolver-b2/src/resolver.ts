@@ -5,20 +5,28 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CheckpointEvents, EventSink } from '@ckpt/core';
 import { CkptError, IntegrityError, InvalidArgumentError, NetworkError, NotFoundError, VetoedError } from '@ckpt/core';
-import { type FileLock, lockFile, type ProgressCallback, tempPathFor } from '@ckpt/native';
+import { type FileLock, lockFile, type ProgressCallback, renameDurably, tempPathFor } from '@ckpt/native';
 import { Cache, checkName, LOCK_FOLDER } from './cache.js';
 import { makeClient } from './client.js';
-import { type ConfigInput, type Credentials, loadCredentials, type ResolverConfig, resolveConfig } from './config.js';
+import { type BucketConfig, type Credentials, type ResolverConfig, resolverConfig } from './config.js';
 import { downloadObject, headObject, type ObjectInfo, type TransferOptions } from './transfer.js';
 import { type UploadOptions, type UploadResult, uploadFile } from './upload.js';
 
-export interface ResolverOptions extends ConfigInput, TransferOptions {
-  /** Credentials (default: from the environment or the credentials file). */
+/**
+ * Settings in code: usually `loadSettings().resolver` from @ckpt/core, which
+ * reads flags, the environment and config files; what is missing takes its
+ * default. The resolver itself reads no environment and no file.
+ */
+export interface ResolverOptions extends TransferOptions {
+  cacheDir?: string;
+  offline?: boolean;
+  bucket?: Partial<BucketConfig>;
+  /** For a private bucket: usually `loadCredentials()` from @ckpt/core. Without them, requests are anonymous. */
   credentials?: Credentials;
   /** Receives the before/after download and upload events. */
   hooks?: EventSink<CheckpointEvents>;
@@ -54,14 +62,24 @@ export class Resolver {
   #client: S3Client | undefined;
 
   constructor(options: ResolverOptions = {}) {
+    for (const gone of ['env', 'configFile', 'fileSettings']) {
+      if (Object.hasOwn(options, gone)) {
+        throw new InvalidArgumentError(
+          `Resolver no longer reads \`${gone}\`: it takes settings already resolved (flags > environment > files > defaults)`,
+          {
+            expected: "new Resolver({ ...loadSettings().resolver, credentials: loadCredentials() }) from '@ckpt/core'",
+          },
+        );
+      }
+    }
     this.#options = options;
-    this.config = resolveConfig(options);
+    this.config = resolverConfig(options);
     this.cache = new Cache(this.config.cacheDir);
     this.#client = options.client;
   }
 
   get #s3(): S3Client {
-    this.#client ??= makeClient(this.config.bucket, this.#options.credentials ?? loadCredentials(this.#options.env));
+    this.#client ??= makeClient(this.config.bucket, this.#options.credentials);
     return this.#client;
   }
 
@@ -156,7 +174,7 @@ export class Resolver {
           ...this.#options,
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         });
-        await rename(temp, destination);
+        await renameDurably(temp, destination, { fsync: true });
       } catch (error) {
         await rm(temp, { force: true });
         throw this.#wrap(error, bucket, key);

@@ -1,8 +1,8 @@
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FormatError, InvalidArgumentError } from '@ckpt/core';
+import { FormatError, InvalidArgumentError, loadSettings } from '@ckpt/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadCredentials, regionOf, resolveConfig } from '../src/index.js';
+import { loadCredentials, Resolver, regionOf, resolveConfig, resolverConfig } from '../src/index.js';
 import { fresh, makeBucket, randomFile, resolverFor } from './support/helpers.js';
 
 describe('configuration', () => {
@@ -76,18 +76,21 @@ describe('configuration', () => {
       },
     });
     expect(resolveConfig({ env: { CKPT_RESOLVER_CONFIG: file } }).bucket.name).toBe('file-bucket');
-    // Settings a caller read from its own file rank with files: above CKPT_RESOLVER_CONFIG, below the environment.
-    const fileSettings = { cacheDir: '/from/cli-file', offline: true, bucket: { name: 'cli-bucket' } };
-    expect(resolveConfig({ fileSettings, configFile: file, env: {} })).toMatchObject({
+    // A ckpt.config.yaml's resolver section ranks above CKPT_RESOLVER_CONFIG and below the environment.
+    const cliFile = join(dir, 'ckpt.config.yaml');
+    writeFileSync(cliFile, 'resolver:\n  cacheDir: /from/cli-file\n  offline: true\n  bucket:\n    name: cli-bucket\n');
+    const layered = (env: Record<string, string>, flags = {}) =>
+      resolverConfig(loadSettings({ configFile: cliFile, resolverFile: file, env, flags }).resolver);
+    expect(layered({})).toMatchObject({
       cacheDir: '/from/cli-file',
       offline: true,
       bucket: { name: 'cli-bucket', prefix: 'p/' },
     });
-    expect(resolveConfig({ fileSettings, env: { CKPT_OFFLINE: '0', CKPT_CACHE_DIR: '/from/env' } })).toMatchObject({
+    expect(layered({ CKPT_OFFLINE: '0', CKPT_CACHE_DIR: '/from/env' })).toMatchObject({
       cacheDir: '/from/env',
       offline: false,
     });
-    expect(resolveConfig({ offline: true, fileSettings, env: { CKPT_OFFLINE: '0' } }).offline).toBe(true);
+    expect(layered({ CKPT_OFFLINE: '0' }, { 'resolver.offline': true }).offline).toBe(true);
     // Defaults last.
     expect(resolveConfig({ env: {} })).toMatchObject({
       offline: false,
@@ -104,6 +107,20 @@ describe('configuration', () => {
       JSON.stringify({ bucket: { enabled: true, name: 'b', endpoint: 'https://s3.us-west-004.backblazeb2.com' } }),
     );
     expect(regionOf(resolveConfig({ configFile: file, env: {} }).bucket)).toBe('us-west-004');
+  });
+
+  it('the Resolver reads no environment and no file itself, and says so to code that passes them', () => {
+    const saved = process.env.CKPT_OFFLINE;
+    process.env.CKPT_OFFLINE = '1';
+    try {
+      expect(new Resolver({ cacheDir: fresh('cache') }).config.offline).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env.CKPT_OFFLINE;
+      else process.env.CKPT_OFFLINE = saved;
+    }
+    for (const gone of [{ env: {} }, { configFile: 'x.yaml' }, { fileSettings: {} }]) {
+      expect(() => new Resolver(gone as object)).toThrow(/takes settings already resolved/);
+    }
   });
 
   it('refuses a bad file or an enabled bucket without a name', () => {

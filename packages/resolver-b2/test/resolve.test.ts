@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IntegrityError, NotFoundError, VetoedError } from '@ckpt/core';
+import { IntegrityError, loadSettings, NotFoundError, VetoedError } from '@ckpt/core';
 import { type CheckpointEvents, HookManager } from '@ckpt/hooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { NetworkError } from '../src/index.js';
@@ -96,7 +96,7 @@ describe('resolve', () => {
     const offline = resolverFor(bucket, {
       endpoint: proxy.endpoint,
       cacheDir: online.config.cacheDir,
-      env: { CKPT_OFFLINE: '1' },
+      offline: loadSettings({ env: { CKPT_OFFLINE: '1' }, configFile: false, resolverFile: false }).resolver.offline,
     });
     proxy.reset();
     expect(await offline.resolve('offline.pth')).toBe(join(online.config.cacheDir, 'offline.pth'));

@@ -5,13 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { processAlive, processStartTime, Sha256, sha256File, tempPathFor } from '@ckpt/native';
+import { processAlive, processStartTime, renameDurably, Sha256, sha256File, tempPathFor } from '@ckpt/native';
 import { IntegrityError } from '../errors.js';
 
 /** Where saves are written before they are committed, inside the experiment folder. */
@@ -57,25 +57,6 @@ export async function abandonedStagingDirs(folder: string): Promise<string[]> {
   return names.filter((name) => !stagingOwnerAlive(name)).map((name) => join(folder, STAGING_FOLDER, name));
 }
 
-export async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Renames `from` to `to` and, with `fsync`, flushes the destination folder.
- * (The source folder is not flushed: if its entry came back after a power
- * loss, recovery would find a staging leftover and remove it.)
- */
-export async function renameDurably(from: string, to: string, fsync: boolean): Promise<void> {
-  await rename(from, to);
-  if (fsync) await syncFolder(dirname(to));
-}
-
 /**
  * Makes `path` name the same file as `target` (a hard link: checkpoint files
  * are never changed in place, so this costs nothing), or a copy where links
@@ -87,7 +68,7 @@ export async function linkAtomically(target: string, path: string, fsync: boolea
   const temp = tempPathFor(path);
   try {
     await link(target, temp).catch(() => copyFile(target, temp));
-    await renameDurably(temp, path, fsync);
+    await renameDurably(temp, path, { fsync });
   } finally {
     await rm(temp, { force: true });
   }
@@ -120,7 +101,7 @@ export async function copyVerified(
       });
     }
     const { size } = await stat(temp);
-    await renameDurably(temp, destination, fsync);
+    await renameDurably(temp, destination, { fsync });
     return { size, sha256 };
   } finally {
     await rm(temp, { force: true });
@@ -157,7 +138,7 @@ export async function gzipFile(
       const handle = await open(temp, 'r+');
       await handle.sync().finally(() => handle.close());
     }
-    await renameDurably(temp, destination, fsync);
+    await renameDurably(temp, destination, { fsync });
   } finally {
     await rm(temp, { force: true });
   }

@@ -60,7 +60,6 @@ export function resolverFor(bucket: string, options: Partial<ResolverOptions> & 
       forcePathStyle: true,
     },
     credentials,
-    env: {},
     retryDelayMs: 20,
     ...rest,
   });

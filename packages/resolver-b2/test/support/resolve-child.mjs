@@ -8,7 +8,6 @@ const resolver = new Resolver({
   cacheDir,
   bucket: { enabled: true, name: bucket, prefix: 'modelZoo/', endpoint, forcePathStyle: true },
   credentials: { accessKeyId: 'ckpt-test', secretAccessKey: 'ckpt-test-secret' },
-  env: {},
   partSize: 1 << 20,
 });
 const path = await resolver.resolve(name);
