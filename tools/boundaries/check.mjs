@@ -7,7 +7,8 @@
  *
  * Rules: native imports no package; core imports native only; hooks imports
  * core only; plugins (storage, trackers, resolver) and testkit build on core
- * and native and never import one another or hooks; only the cli imports
+ * and native and never import one another or hooks; the ui builds on core,
+ * the storage backends and the tracker; only the cli imports
  * everything. Inside core, the contracts (every module outside `manager/`)
  * never import the manager, so a backend author depends on the contracts alone.
  * And one error registry: nothing outside the errors modules (core's and
@@ -29,6 +30,8 @@ export const RULES = {
   'storage-pytorch': PLUGIN,
   'tracker-sqlite': PLUGIN,
   'resolver-b2': PLUGIN,
+  // The web interface is an application over the plugins, as the cli is; the cli loads it.
+  ui: ['@ckpt/core', '@ckpt/native', '@ckpt/storage-safetensors', '@ckpt/storage-pytorch', '@ckpt/tracker-sqlite'],
   cli: '*',
 };
 

@@ -16,6 +16,7 @@ const checkpoints = () => import('./commands/checkpoints.js');
 const tracker = () => import('./commands/tracker.js');
 const resolver = () => import('./commands/resolver.js');
 const demo = () => import('./commands/demo.js');
+const ui = () => import('./commands/ui.js');
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -281,6 +282,15 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--max-size <size>', 'e.g. 10GB, 500MiB')
     .option('--dry-run', 'say what would be removed, remove nothing')
     .action(action(async (ctx, opts) => (await resolver()).cachePruneCommand(ctx, opts)));
+
+  // -------------------------------------------------------------------- ui
+  program
+    .command('ui')
+    .description('a local web interface over the same folders and tracking database (Ctrl-C stops it)')
+    .option('--port <n>', 'the port (default 0: a free one)')
+    .option('--host <address>', 'the address to listen on (default 127.0.0.1; any other requires the printed token)')
+    .option('--open', 'open the page in a browser')
+    .action(action(async (ctx, opts) => (await ui()).uiCommand(ctx, opts)));
 
   // ------------------------------------------------------------------ demo
   program

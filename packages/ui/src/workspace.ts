@@ -1,0 +1,116 @@
+/**
+ * What the UI serves: the experiments under the checkpoint folder, each
+ * opened through a CheckpointManager, and the tracking database, all from the
+ * same settings the CLI uses. Reading opens managers read-only; an action
+ * opens one read-write for its own duration, so a training process writing
+ * the same folder keeps its locks and recovery to itself.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CheckpointManager,
+  type CheckpointManagerOptions,
+  NotFoundError,
+  type Settings,
+  StorageRegistry,
+} from '@ckpt/core';
+import { pytorch } from '@ckpt/storage-pytorch';
+import { safetensors } from '@ckpt/storage-safetensors';
+import type { TrackingStore } from '@ckpt/tracker-sqlite';
+
+export const INDEX_FILE = 'checkpoint_metadata.json';
+
+/** An experiment name as a folder name: one path segment, nothing hidden. */
+export function isExperimentName(name: string): boolean {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.+=@-]{0,199}$/.test(name) && name !== '..';
+}
+
+export class Workspace {
+  readonly registry = new StorageRegistry([safetensors, pytorch]);
+  readonly warnings: string[] = [];
+  #store: TrackingStore | undefined;
+
+  constructor(readonly settings: Settings) {}
+
+  get root(): string {
+    return this.settings.checkpoints.directory;
+  }
+
+  /** Experiment folders (those with an index) under the root, sorted. */
+  experiments(): string[] {
+    const root = this.root;
+    if (!existsSync(root) || !statSync(root).isDirectory()) return [];
+    return readdirSync(root)
+      .filter((name) => isExperimentName(name) && existsSync(join(root, name, INDEX_FILE)))
+      .sort();
+  }
+
+  /** The folder of experiment `name`, which must exist (NotFoundError otherwise). */
+  folder(name: string): string {
+    if (!isExperimentName(name) || !this.experiments().includes(name)) {
+      throw new NotFoundError(`no experiment ${JSON.stringify(name)} in ${this.root}`, {
+        expected: `one of: ${this.experiments().join(', ') || '(none)'}`,
+      });
+    }
+    return join(this.root, name);
+  }
+
+  #options(name: string): CheckpointManagerOptions {
+    this.folder(name);
+    const { format, monitor, mode } = this.settings.checkpoints;
+    return {
+      directory: this.root,
+      experiment: name,
+      storage: format,
+      registry: this.registry,
+      best: { monitor, mode },
+      warn: (message) => {
+        this.warnings.push(message);
+        if (this.warnings.length > 50) this.warnings.shift();
+      },
+    };
+  }
+
+  /** Runs `read` on a read-only manager of `name`. */
+  async read<T>(
+    name: string,
+    read: (manager: CheckpointManager) => Promise<T>,
+    extra: Partial<CheckpointManagerOptions> = {},
+  ): Promise<T> {
+    const manager = await CheckpointManager.open({ ...this.#options(name), ...extra, readOnly: true });
+    try {
+      return await read(manager);
+    } finally {
+      await manager.close();
+    }
+  }
+
+  /** Runs `change` on a read-write manager of `name`, closed afterwards (the journal folded, the lock free). */
+  async change<T>(
+    name: string,
+    change: (manager: CheckpointManager) => Promise<T>,
+    extra: Partial<CheckpointManagerOptions> = {},
+  ): Promise<T> {
+    const manager = await CheckpointManager.open({ ...this.#options(name), ...extra });
+    try {
+      return await change(manager);
+    } finally {
+      await manager.close();
+    }
+  }
+
+  /** The tracking database, read-only, or undefined when there is none yet. */
+  async store(): Promise<TrackingStore | undefined> {
+    if (this.#store) return this.#store;
+    const path = this.settings.tracker.database;
+    if (!existsSync(path)) return undefined;
+    const { TrackingStore } = await import('@ckpt/tracker-sqlite');
+    this.#store = TrackingStore.open(path, { readonly: true, cache: { ttlMs: 500 } });
+    return this.#store;
+  }
+
+  close(): void {
+    this.#store?.close();
+    this.#store = undefined;
+  }
+}
