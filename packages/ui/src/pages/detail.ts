@@ -44,13 +44,19 @@ export async function detailData(ws: Workspace, name: string, id: string): Promi
 /** How to load this checkpoint from code and the command line (a browser cannot hand tensors to a training process). */
 function loadSnippets(d: DetailData): Html {
   const r = d.record;
-  const ts = `import { CheckpointManager } from '@ckpt/core';
-import { ${r.format === 'pytorch' ? 'pytorch' : 'safetensors'} } from '@ckpt/storage-${r.format === 'pytorch' ? 'pytorch' : 'safetensors'}';
+  const backend = r.format === 'pytorch' ? 'pytorch' : 'safetensors';
+  const imports = [
+    ['CheckpointManager', '@ckpt/core'],
+    [backend, `@ckpt/storage-${backend}`],
+  ]
+    .map(([name, from]) => `import { ${name} } from ${JSON.stringify(from).replaceAll('"', "'")};`)
+    .join('\n');
+  const ts = `${imports}
 
 const manager = await CheckpointManager.open({
   directory: ${JSON.stringify(d.root)},
   experiment: ${JSON.stringify(d.experiment)},
-  storage: ${r.format === 'pytorch' ? 'pytorch' : 'safetensors'},
+  storage: ${backend},
 });
 const { state } = await manager.load(${JSON.stringify(r.id)}, { verifyIntegrity: true });`;
   const py =
