@@ -37,6 +37,9 @@ describe('list, tags, protection, deletion, summary', () => {
     expect(await epochs({ sortBy: 'metric:val_loss' })).toEqual([1, 3, 0, 2]);
     expect(await epochs({ sortBy: 'step' })).toEqual([3, 2, 1, 0]);
     expect(await epochs({ sortBy: 'epoch', order: 'desc', limit: 2 })).toEqual([3, 2]);
+    expect(await epochs({ sortBy: 'metric:val_loss', offset: 1, limit: 2 })).toEqual([3, 0]); // a page
+    expect(await manager.count({ metric: { name: 'val_loss', max: 0.45 } })).toBe(2);
+    expect(await manager.count()).toBe(4);
     await expect(manager.list({ sortBy: 'colour' })).rejects.toThrow(/cannot sort by "colour"/);
   });
 

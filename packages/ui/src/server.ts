@@ -64,9 +64,10 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     token,
     close: () =>
       new Promise<void>((resolve) => {
-        workspace.close();
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-        server.close(() => resolve());
+        server.close(() => {
+          workspace.close().then(resolve, resolve);
+        });
       }),
   };
 }

@@ -29,6 +29,8 @@ export class Workspace {
   readonly registry = new StorageRegistry([safetensors, pytorch]);
   readonly warnings: string[] = [];
   #store: TrackingStore | undefined;
+  /** Read-only managers kept open: opening reconciles the whole folder, reading the index is a stat. */
+  readonly #readers = new Map<string, Promise<CheckpointManager>>();
 
   constructor(readonly settings: Settings) {}
 
@@ -77,12 +79,21 @@ export class Workspace {
     read: (manager: CheckpointManager) => Promise<T>,
     extra: Partial<CheckpointManagerOptions> = {},
   ): Promise<T> {
-    const manager = await CheckpointManager.open({ ...this.#options(name), ...extra, readOnly: true });
-    try {
-      return await read(manager);
-    } finally {
-      await manager.close();
+    if (Object.keys(extra).length > 0) {
+      const manager = await CheckpointManager.open({ ...this.#options(name), ...extra, readOnly: true });
+      try {
+        return await read(manager);
+      } finally {
+        await manager.close();
+      }
     }
+    let opening = this.#readers.get(name);
+    if (!opening) {
+      opening = CheckpointManager.open({ ...this.#options(name), readOnly: true });
+      this.#readers.set(name, opening);
+      opening.catch(() => this.#readers.delete(name));
+    }
+    return read(await opening);
   }
 
   /** Runs `change` on a read-write manager of `name`, closed afterwards (the journal folded, the lock free). */
@@ -109,8 +120,11 @@ export class Workspace {
     return this.#store;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#store?.close();
     this.#store = undefined;
+    const readers = [...this.#readers.values()];
+    this.#readers.clear();
+    await Promise.all(readers.map((opening) => opening.then((m) => m.close()).catch(() => undefined)));
   }
 }

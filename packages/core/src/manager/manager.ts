@@ -20,7 +20,7 @@ import { type VerifyResult, verify } from './integrity.js';
 import { inspect, type LoadedCheckpoint, type LoadOptions, load, resume } from './loading.js';
 import { openExperiment } from './opening.js';
 import { type CheckpointManagerOptions, resolveOptions } from './options.js';
-import { type ListFilter, listRecords, type Summary, summarize } from './queries.js';
+import { countRecords, type ListFilter, listRecords, type Summary, summarize } from './queries.js';
 import type { Selector } from './ranking.js';
 import type { CheckpointRecord } from './record.js';
 import type { RecoveryReport } from './recovery.js';
@@ -137,6 +137,11 @@ export class CheckpointManager {
   /** The checkpoints, oldest first unless sorted otherwise, filtered. */
   list(filter: ListFilter = {}): Promise<CheckpointRecord[]> {
     return listRecords(this.#ctx, filter);
+  }
+
+  /** How many checkpoints pass `filter` (for paging a list). */
+  count(filter: ListFilter = {}): Promise<number> {
+    return countRecords(this.#ctx, filter);
   }
 
   /** One checkpoint's record, or undefined. */

@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ManagerContext } from './context.js';
 import { findBest, findLatest } from './ranking.js';
-import type { CheckpointRecord, CheckpointStatus } from './record.js';
+import type { CheckpointRecord, CheckpointStatus, StoredRecord } from './record.js';
 
 export interface ListFilter {
   tag?: string;
@@ -19,6 +19,8 @@ export interface ListFilter {
   /** `'sequence'` (default), `'epoch'`, `'step'`, `'timestamp'`, `'size'`, or `'metric:<name>'`. */
   sortBy?: string;
   order?: 'asc' | 'desc';
+  /** Skip this many (after sorting). */
+  offset?: number;
   limit?: number;
 }
 
@@ -38,24 +40,27 @@ export interface Summary {
   backedUp: number;
 }
 
-/** The checkpoints, oldest first unless sorted otherwise, filtered. */
+/** The stored records that pass `filter`, unsorted and shared (copy before handing out). */
+async function matching(ctx: ManagerContext, f: ListFilter): Promise<StoredRecord[]> {
+  return (await ctx.index()).checkpoints.filter(
+    (r) =>
+      (f.tag === undefined || r.tags.includes(f.tag)) &&
+      (f.tags === undefined || f.tags.every((t) => r.tags.includes(t))) &&
+      (f.epoch === undefined || r.epoch === f.epoch) &&
+      (f.minEpoch === undefined || (r.epoch !== null && r.epoch >= f.minEpoch)) &&
+      (f.maxEpoch === undefined || (r.epoch !== null && r.epoch <= f.maxEpoch)) &&
+      (f.step === undefined || r.step === f.step) &&
+      (f.status === undefined || r.status === f.status) &&
+      (f.protected === undefined || r.protected === f.protected) &&
+      (f.metric === undefined || inRange(r.metrics[f.metric.name], f.metric.min, f.metric.max)),
+  );
+}
+
+/** The checkpoints, oldest first unless sorted otherwise, filtered; `offset` and `limit` page them. */
 export async function listRecords(ctx: ManagerContext, filter: ListFilter): Promise<CheckpointRecord[]> {
   const f = filter;
   const key = sortKey(f.sortBy ?? 'sequence');
-  const records = (await ctx.index()).checkpoints
-    .filter(
-      (r) =>
-        (f.tag === undefined || r.tags.includes(f.tag)) &&
-        (f.tags === undefined || f.tags.every((t) => r.tags.includes(t))) &&
-        (f.epoch === undefined || r.epoch === f.epoch) &&
-        (f.minEpoch === undefined || (r.epoch !== null && r.epoch >= f.minEpoch)) &&
-        (f.maxEpoch === undefined || (r.epoch !== null && r.epoch <= f.maxEpoch)) &&
-        (f.step === undefined || r.step === f.step) &&
-        (f.status === undefined || r.status === f.status) &&
-        (f.protected === undefined || r.protected === f.protected) &&
-        (f.metric === undefined || inRange(r.metrics[f.metric.name], f.metric.min, f.metric.max)),
-    )
-    .map((r) => ctx.withPath(r));
+  const records = await matching(ctx, f);
   const direction = f.order === 'desc' ? -1 : 1;
   records.sort((a, b) => {
     const x = key(a);
@@ -65,7 +70,14 @@ export async function listRecords(ctx: ManagerContext, filter: ListFilter): Prom
     if (y === undefined) return -1;
     return (x < y ? -1 : 1) * direction;
   });
-  return f.limit === undefined ? records : records.slice(0, f.limit);
+  const start = f.offset ?? 0;
+  const page = f.limit === undefined ? records.slice(start) : records.slice(start, start + f.limit);
+  return page.map((r) => ctx.withPath(r)); // copies only what is returned
+}
+
+/** How many checkpoints pass `filter` (its sorting and paging aside). */
+export async function countRecords(ctx: ManagerContext, filter: ListFilter): Promise<number> {
+  return (await matching(ctx, filter)).length;
 }
 
 /** Counts, sizes, best, latest, tags and problems. */
@@ -101,7 +113,7 @@ function inRange(value: number | undefined, min?: number, max?: number): boolean
   return (min === undefined || value >= min) && (max === undefined || value <= max);
 }
 
-function sortKey(by: string): (r: CheckpointRecord) => number | string | undefined {
+function sortKey(by: string): (r: StoredRecord) => number | string | undefined {
   if (by.startsWith('metric:')) {
     const name = by.slice('metric:'.length);
     return (r) => r.metrics[name];

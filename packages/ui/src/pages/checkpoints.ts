@@ -73,17 +73,24 @@ export interface CheckpointsData {
 }
 
 export async function checkpointsData(ws: Workspace, name: string, p: CheckpointsParams): Promise<CheckpointsData> {
-  const all = await ws.read(name, (m) => m.list(listFilter(p)));
+  const filter = listFilter(p);
+  // Only the page's records are copied out of the index: a list of 10,000 stays cheap.
+  const [total, checkpoints, latest] = await ws.read(name, (m) =>
+    Promise.all([
+      m.count(filter),
+      m.list({ ...filter, offset: (p.page - 1) * CHECKPOINTS_PER_PAGE, limit: CHECKPOINTS_PER_PAGE }),
+      m.list({ order: 'desc', limit: 50 }),
+    ]),
+  );
   const names = new Set<string>();
-  for (const r of all) for (const key of Object.keys(r.metrics)) if (names.size < METRIC_COLUMNS) names.add(key);
-  const start = (p.page - 1) * CHECKPOINTS_PER_PAGE;
+  for (const r of [...checkpoints, ...latest]) for (const key of Object.keys(r.metrics)) if (names.size < METRIC_COLUMNS) names.add(key);
   return {
     experiment: name,
-    total: all.length,
+    total,
     page: p.page,
-    pages: Math.max(1, Math.ceil(all.length / CHECKPOINTS_PER_PAGE)),
+    pages: Math.max(1, Math.ceil(total / CHECKPOINTS_PER_PAGE)),
     metrics: [...names].sort(),
-    checkpoints: all.slice(start, start + CHECKPOINTS_PER_PAGE),
+    checkpoints,
   };
 }
 
@@ -103,7 +110,8 @@ export function checkpointsPage(data: CheckpointsData, p: CheckpointsParams): Ht
   <form class="filters" method="get" action="${base}" role="search">
     <label>Tag <input name="tag" value="${p.tag ?? ''}"></label>
     <label>Status <select name="status">${['', 'ok', 'missing', 'corrupted'].map((s) => html`<option value="${s}" ${p.status === s ? 'selected' : ''}>${s || 'any'}</option>`)}</select></label>
-    <label>Epochs <input name="minEpoch" inputmode="numeric" size="4" value="${p.minEpoch ?? ''}" aria-label="from epoch"> to <input name="maxEpoch" inputmode="numeric" size="4" value="${p.maxEpoch ?? ''}" aria-label="to epoch"></label>
+    <label>From epoch <input name="minEpoch" inputmode="numeric" size="4" value="${p.minEpoch ?? ''}"></label>
+    <label>to epoch <input name="maxEpoch" inputmode="numeric" size="4" value="${p.maxEpoch ?? ''}"></label>
     <label>Metric <input name="metric" list="metric-names" size="10" value="${p.metric ?? ''}"></label>
     <datalist id="metric-names">${data.metrics.map((m) => html`<option value="${m}"></option>`)}</datalist>
     <label>min <input name="min" inputmode="decimal" size="6" value="${p.min ?? ''}"></label>

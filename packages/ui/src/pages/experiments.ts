@@ -39,6 +39,8 @@ export interface ExperimentRowView {
 
 export interface ExperimentsData {
   tracked: boolean;
+  /** Experiment folders the tracking database does not know. */
+  untracked: string[];
   total: number;
   page: number;
   pages: number;
@@ -54,6 +56,7 @@ export async function experimentsData(ws: Workspace, p: ExperimentsParams): Prom
     const start = (p.page - 1) * EXPERIMENTS_PER_PAGE;
     return {
       tracked: false,
+      untracked: [],
       total: names.length,
       page: p.page,
       pages: Math.max(1, Math.ceil(names.length / EXPERIMENTS_PER_PAGE)),
@@ -78,8 +81,10 @@ export async function experimentsData(ws: Workspace, p: ExperimentsParams): Prom
     offset: (p.page - 1) * EXPERIMENTS_PER_PAGE,
   };
   const found = store.experiments(q);
+  const known = new Set(store.experiments({ limit: 100_000 }).experiments.map((e) => e.name));
   return {
     tracked: true,
+    untracked: [...folders].filter((name) => !known.has(name)),
     total: found.total,
     page: p.page,
     pages: Math.max(1, Math.ceil(found.total / EXPERIMENTS_PER_PAGE)),
@@ -132,7 +137,13 @@ export function experimentsPage(data: ExperimentsData, p: ExperimentsParams): Ht
       <td>${e.tags.map((t) => html`<span class="tag">${t}</span> `)}</td></tr>`,
     )}</tbody>
   </table>
-  ${pager('/experiments', p, data.page, data.pages)}`;
+  ${pager('/experiments', p, data.page, data.pages)}
+  ${
+    data.untracked.length > 0
+      ? html`<h2>Also in the checkpoint folder</h2><p class="hint">These experiments have checkpoints but no record in the tracking database.</p>
+      <ul class="folders">${data.untracked.map((name) => html`<li><a href="/e/${seg(name)}">${name}</a></li>`)}</ul>`
+      : ''
+  }`;
 }
 
 export function pager(path: string, params: object, page: number, pages: number): Html {

@@ -3,9 +3,12 @@
  * backend (so only a valid file is accepted) and saved through the manager:
  * written atomically, hashed and recorded like any other save.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, type SaveOutcome } from '@ckpt/core';
 import { type Html, html, seg } from '../html.js';
 import type { Workspace } from '../workspace.js';
@@ -68,7 +71,7 @@ export async function saveUpload(ws: Workspace, name: string, input: UploadInput
   const staging = await mkdtemp(join(tmpdir(), 'ckpt-upload-'));
   const staged = join(staging, `upload${extension}`);
   try {
-    await writeFile(staged, input.file.stream());
+    await pipeline(Readable.fromWeb(input.file.stream() as import('node:stream/web').ReadableStream), createWriteStream(staged));
     const backend = ws.registry.forPath(staged);
     if (!backend) throw new InvalidArgumentError(`upload: no reader for ${extension} files`);
     const { state } = await backend.load(staged, { copy: true });
