@@ -44,10 +44,17 @@ async function timed(fn) {
 
 console.log(`ckpt ui benchmark: ${machine()}; ${count} checkpoints`);
 // An experiment of `count` tiny checkpoints, saved through the manager (no fsync: this measures reading).
-const manager = await CheckpointManager.open({ directory, experiment: 'big', storage: safetensors, integrity: { fsync: false }, warn: () => {} });
+const manager = await CheckpointManager.open({
+  directory,
+  experiment: 'big',
+  storage: safetensors,
+  integrity: { fsync: false },
+  warn: () => {},
+});
 const small = { w: tensor('F32', [4], new Uint8Array(16)) };
-let start = now();
-for (let i = 1; i <= count; i++) await manager.save({ state: small, epoch: i, step: i * 10, metrics: { val_loss: 1 / i, acc: i / count } });
+const start = now();
+for (let i = 1; i <= count; i++)
+  await manager.save({ state: small, epoch: i, step: i * 10, metrics: { val_loss: 1 / i, acc: i / count } });
 console.log(`wrote ${count} checkpoints in ${formatSeconds(since(start))}`);
 // One checkpoint with 1,000 tensors.
 const wide = {};
@@ -55,7 +62,13 @@ for (let i = 0; i < 1000; i++) wide[`layers.${i}.weight`] = tensor('F32', [8, 8]
 const saved = await manager.save({ state: wide, epoch: count + 1, step: (count + 1) * 10, metrics: { val_loss: 0 } });
 await manager.close();
 
-const settings = loadSettings({ env: {}, cwd: root, configFile: false, resolverFile: false, flags: { 'checkpoints.directory': directory } });
+const settings = loadSettings({
+  env: {},
+  cwd: root,
+  configFile: false,
+  resolverFile: false,
+  flags: { 'checkpoints.directory': directory },
+});
 const server = await startUi({ settings });
 const base = `http://127.0.0.1:${server.port}`;
 const get = async (path) => {
@@ -64,7 +77,13 @@ const get = async (path) => {
   return response.text();
 };
 
-const reader = await CheckpointManager.open({ directory, experiment: 'big', storage: safetensors, readOnly: true, warn: () => {} });
+const reader = await CheckpointManager.open({
+  directory,
+  experiment: 'big',
+  storage: safetensors,
+  readOnly: true,
+  warn: () => {},
+});
 const listReference = await timed(() => Promise.all([reader.count(), reader.list({ limit: 500 })]));
 const listAll = await timed(() => reader.list());
 const listApi = await timed(() => get('/api/e/big/checkpoints'));
@@ -93,15 +112,43 @@ table(
   'ckpt ui: server and browser times (median)',
   ['what', 'reference (same data, library call)', 'ckpt ui', 'ratio', 'target'],
   [
-    [`checkpoint list, ${count} checkpoints (JSON API, one page of 500)`, formatSeconds(listReference), formatSeconds(listApi), `${(listApi / listReference).toFixed(2)}x`, verdict(listApi < 0.1)],
-    [`checkpoint list page (HTML, one page of 500)`, formatSeconds(listReference), formatSeconds(listPage), `${(listPage / listReference).toFixed(2)}x`, verdict(listPage < 0.1)],
+    [
+      `checkpoint list, ${count} checkpoints (JSON API, one page of 500)`,
+      formatSeconds(listReference),
+      formatSeconds(listApi),
+      `${(listApi / listReference).toFixed(2)}x`,
+      verdict(listApi < 0.1),
+    ],
+    [
+      `checkpoint list page (HTML, one page of 500)`,
+      formatSeconds(listReference),
+      formatSeconds(listPage),
+      `${(listPage / listReference).toFixed(2)}x`,
+      verdict(listPage < 0.1),
+    ],
     [`for scale: manager.list() of all ${count}`, formatSeconds(listAll), '', '', ''],
-    ['list page rendered in Chromium (navigation to load)', '', render === undefined ? 'no Chromium' : formatSeconds(render), '', render === undefined ? '' : verdict(render < 1)],
-    ['detail page, 1,000-tensor file (header read + table)', formatSeconds(inspectReference), formatSeconds(detailPage), `${(detailPage / inspectReference).toFixed(2)}x`, verdict(detailPage < 0.05)],
+    [
+      'list page rendered in Chromium (navigation to load)',
+      '',
+      render === undefined ? 'no Chromium' : formatSeconds(render),
+      '',
+      render === undefined ? '' : verdict(render < 1),
+    ],
+    [
+      'detail page, 1,000-tensor file (header read + table)',
+      formatSeconds(inspectReference),
+      formatSeconds(detailPage),
+      `${(detailPage / inspectReference).toFixed(2)}x`,
+      verdict(detailPage < 0.05),
+    ],
   ],
 );
 const sizes = (await import('@ckpt/ui')).assetSizes();
-table('what the browser is sent (bytes, uncompressed)', ['asset', 'bytes'], Object.entries(sizes).map(([k, v]) => [k, String(v)]));
+table(
+  'what the browser is sent (bytes, uncompressed)',
+  ['asset', 'bytes'],
+  Object.entries(sizes).map(([k, v]) => [k, String(v)]),
+);
 
 await server.close();
 rmSync(root, { recursive: true, force: true });

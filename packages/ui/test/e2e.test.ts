@@ -103,7 +103,9 @@ describe('pages and navigation', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(1); // wide tables scroll inside themselves
     for (const input of await page.locator('main input:not([type=hidden]):not([type=checkbox]), main select').all()) {
-      const named = await input.evaluate((e) => ((e as HTMLInputElement).labels?.length ?? 0) > 0 || e.hasAttribute('aria-label'));
+      const named = await input.evaluate(
+        (e) => ((e as HTMLInputElement).labels?.length ?? 0) > 0 || e.hasAttribute('aria-label'),
+      );
       expect(named, await input.evaluate((e) => e.outerHTML)).toBe(true);
     }
   });
@@ -190,7 +192,13 @@ describe('actions', () => {
     expect(text).toContain('42');
 
     await page.goto(`${f.base}/e/mlp/upload`);
-    await page.getByLabel('File').setInputFiles({ name: 'junk.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not a checkpoint at all') });
+    await page
+      .getByLabel('File')
+      .setInputFiles({
+        name: 'junk.safetensors',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from('not a checkpoint at all'),
+      });
     await page.getByRole('button', { name: 'Upload' }).click();
     expect(await notice(page).textContent()).toContain('CKPT_FORMAT');
   });
@@ -202,7 +210,12 @@ describe('charts and live updates', () => {
     const chart = page.locator('figure.chart[data-name="val_loss"]');
     await expect.poll(() => chart.getAttribute('data-drawn')).toBe('1');
     expect(Number(await chart.getAttribute('data-markers'))).toBe(6);
-    const box = (await chart.locator('.u-over').boundingBox()) as { x: number; y: number; width: number; height: number };
+    const box = (await chart.locator('.u-over').boundingBox()) as {
+      x: number;
+      y: number;
+      width: number;
+      height: number;
+    };
     let hover = '';
     for (let i = 0; i <= 60 && !hover.includes('checkpoint'); i++) {
       await page.mouse.move(box.x + (box.width * i) / 60, box.y + box.height / 2);
@@ -226,7 +239,16 @@ describe('charts and live updates', () => {
     await page.evaluate(() => {
       (window as unknown as { __still: boolean }).__still = true;
     });
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./support/save-child.mjs', import.meta.url)), f.settings.checkpoints.directory, 'mlp', '7'], { stdio: 'inherit' });
+    const child = spawn(
+      process.execPath,
+      [
+        fileURLToPath(new URL('./support/save-child.mjs', import.meta.url)),
+        f.settings.checkpoints.directory,
+        'mlp',
+        '7',
+      ],
+      { stdio: 'inherit' },
+    );
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(0);
     await expect.poll(() => rows(page).count(), { timeout: 5000 }).toBe(7);
@@ -237,7 +259,9 @@ describe('charts and live updates', () => {
     const target = `${f.base}/e/mlp/c/${f.ids[0]}/protect`;
     const attacker: Server = createServer((_req, res) => {
       res.setHeader('content-type', 'text/html');
-      res.end(`<form method="post" action="${target}"><button>go</button></form><script>document.forms[0].submit()</script>`);
+      res.end(
+        `<form method="post" action="${target}"><button>go</button></form><script>document.forms[0].submit()</script>`,
+      );
     });
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
     try {
@@ -245,7 +269,9 @@ describe('charts and live updates', () => {
       const response = page.waitForResponse((r) => r.url() === target);
       await page.goto(`http://127.0.0.1:${port}/`);
       expect((await response).status()).toBe(403);
-      const api = (await (await fetch(`${f.base}/api/e/mlp/c/${f.ids[0]}`)).json()) as { record: { protected: boolean } };
+      const api = (await (await fetch(`${f.base}/api/e/mlp/c/${f.ids[0]}`)).json()) as {
+        record: { protected: boolean };
+      };
       expect(api.record.protected).toBe(false);
     } finally {
       attacker.close();

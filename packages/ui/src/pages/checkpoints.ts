@@ -83,7 +83,8 @@ export async function checkpointsData(ws: Workspace, name: string, p: Checkpoint
     ]),
   );
   const names = new Set<string>();
-  for (const r of [...checkpoints, ...latest]) for (const key of Object.keys(r.metrics)) if (names.size < METRIC_COLUMNS) names.add(key);
+  for (const r of [...checkpoints, ...latest])
+    for (const key of Object.keys(r.metrics)) if (names.size < METRIC_COLUMNS) names.add(key);
   return {
     experiment: name,
     total,

@@ -71,7 +71,10 @@ export async function saveUpload(ws: Workspace, name: string, input: UploadInput
   const staging = await mkdtemp(join(tmpdir(), 'ckpt-upload-'));
   const staged = join(staging, `upload${extension}`);
   try {
-    await pipeline(Readable.fromWeb(input.file.stream() as import('node:stream/web').ReadableStream), createWriteStream(staged));
+    await pipeline(
+      Readable.fromWeb(input.file.stream() as import('node:stream/web').ReadableStream),
+      createWriteStream(staged),
+    );
     const backend = ws.registry.forPath(staged);
     if (!backend) throw new InvalidArgumentError(`upload: no reader for ${extension} files`);
     const { state } = await backend.load(staged, { copy: true });
