@@ -192,13 +192,11 @@ describe('actions', () => {
     expect(text).toContain('42');
 
     await page.goto(`${f.base}/e/mlp/upload`);
-    await page
-      .getByLabel('File')
-      .setInputFiles({
-        name: 'junk.safetensors',
-        mimeType: 'application/octet-stream',
-        buffer: Buffer.from('not a checkpoint at all'),
-      });
+    await page.getByLabel('File').setInputFiles({
+      name: 'junk.safetensors',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from('not a checkpoint at all'),
+    });
     await page.getByRole('button', { name: 'Upload' }).click();
     expect(await notice(page).textContent()).toContain('CKPT_FORMAT');
   });
