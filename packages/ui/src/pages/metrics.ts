@@ -164,13 +164,17 @@ export function metricsPage(name: string, p: MetricsParams, data: MetricsData, e
   return html`<h1>Metrics of ${name}</h1>
   <form class="filters" method="get" action="${base}">
     <fieldset><legend>Metrics</legend>${data.names.map((m) => html`<label><input type="checkbox" name="n" value="${m}" ${p.names.includes(m) || (p.names.length === 0 && data.series.some((s) => s.name === m)) ? 'checked' : ''}> ${m}</label> `)}</fieldset>
-    <fieldset><legend>Overlay</legend>${experiments
-      .filter((e) => e !== name)
-      .slice(0, 50)
-      .map(
-        (e) =>
-          html`<label><input type="checkbox" name="x" value="${e}" ${p.experiments.includes(e) ? 'checked' : ''}> ${e}</label> `,
-      )}</fieldset>
+    ${
+      experiments.length > 1
+        ? html`<fieldset><legend>Overlay</legend>${experiments
+            .filter((e) => e !== name)
+            .slice(0, 50)
+            .map(
+              (e) =>
+                html`<label><input type="checkbox" name="x" value="${e}" ${p.experiments.includes(e) ? 'checked' : ''}> ${e}</label> `,
+            )}</fieldset>`
+        : ''
+    }
     <label>From step <input name="from" inputmode="numeric" size="7" value="${p.from ?? ''}"></label>
     <label>to <input name="to" inputmode="numeric" size="7" value="${p.to ?? ''}"></label>
     <label><input type="checkbox" name="log" value="1" ${p.log ? 'checked' : ''}> log scale</label>
