@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import '../../resolver-b2/test/support/moto.js'; // declares the s3Endpoint the global setup provides
-import { ckpt, FIXTURES, scratch } from './support/run.js';
+import { BIN, ckpt, FIXTURES, scratch } from './support/run.js';
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -387,5 +387,29 @@ describe('usage, config and output', () => {
     const run = ckpt(['inspect', '/nonexistent/file.pt', '--json']);
     expect(run.code).toBe(1);
     expect(JSON.parse(run.stderr.trim())).toMatchObject({ error: { code: 'CKPT_NOT_FOUND' } });
+  });
+});
+
+describe('ckpt ui', () => {
+  it('serves the demo over its config, prints its URL, stops on Ctrl-C; a bad port is a usage error', async () => {
+    const child = spawn(process.execPath, [BIN, ...config, 'ui', '--port', '0'], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await expect.poll(() => out, { timeout: 20_000 }).toMatch(/ckpt ui: http:\/\/127\.0\.0\.1:\d+\//);
+    const url = (/(http:\/\/127\.0\.0\.1:\d+)\//.exec(out) as RegExpExecArray)[1];
+    const page = await fetch(`${url}/experiments`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('spiral-mlp');
+    const api = (await (await fetch(`${url}/api/e/spiral-mlp/checkpoints`)).json()) as { total: number };
+    expect(api.total).toBeGreaterThan(0);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(ckpt([...config, 'ui', '--port', 'eighty']).code).toBe(2);
   });
 });
