@@ -48,6 +48,8 @@ describe('pages and navigation', () => {
     await page.goto(`${f.base}/`);
     await expect.poll(() => page.locator('table[aria-label="experiments"] tbody tr').count()).toBe(1);
     expect(await page.locator('ul.folders').textContent()).toContain('baseline'); // a folder the tracker does not know
+    expect(await page.locator('table[aria-label="experiments"]').textContent()).toContain('best val_loss');
+    expect(await page.locator('table[aria-label="experiments"] tbody td.num').first().textContent()).toBe('0.166667');
     await page.getByRole('link', { name: 'mlp', exact: true }).click();
     await expect.poll(() => rows(page).count()).toBe(6);
 

@@ -1,6 +1,6 @@
 /** The experiments: from the tracking database when there is one, and every experiment folder. */
 import type { ExperimentQuery } from '@ckpt/tracker-sqlite';
-import { type Html, html, query, seg, when } from '../html.js';
+import { type Html, html, num, query, seg, when } from '../html.js';
 import type { Workspace } from '../workspace.js';
 
 export const EXPERIMENTS_PER_PAGE = 100;
@@ -33,12 +33,16 @@ export interface ExperimentRowView {
   started: string | undefined;
   durationMs: number | undefined;
   tags: string[];
+  /** The best value of the monitored metric (`checkpoints.monitor`, by `checkpoints.mode`). */
+  best: number | undefined;
   /** Has a checkpoint folder here. */
   folder: boolean;
 }
 
 export interface ExperimentsData {
   tracked: boolean;
+  /** The metric the best column shows, and which way is better. */
+  monitor?: { name: string; mode: 'min' | 'max' };
   /** Experiment folders the tracking database does not know. */
   untracked: string[];
   total: number;
@@ -67,6 +71,7 @@ export async function experimentsData(ws: Workspace, p: ExperimentsParams): Prom
         started: undefined,
         durationMs: undefined,
         tags: [],
+        best: undefined,
         folder: true,
       })),
     };
@@ -81,9 +86,15 @@ export async function experimentsData(ws: Workspace, p: ExperimentsParams): Prom
     offset: (p.page - 1) * EXPERIMENTS_PER_PAGE,
   };
   const found = store.experiments(q);
+  const { monitor, mode } = ws.settings.checkpoints;
+  const bestOf = (id: number) => {
+    const summary = store.metrics(id).find((m) => m.name === monitor);
+    return mode === 'max' ? summary?.max : summary?.min;
+  };
   const known = new Set(store.experiments({ limit: 100_000 }).experiments.map((e) => e.name));
   return {
     tracked: true,
+    monitor: { name: monitor, mode },
     untracked: [...folders].filter((name) => !known.has(name)),
     total: found.total,
     page: p.page,
@@ -95,6 +106,7 @@ export async function experimentsData(ws: Workspace, p: ExperimentsParams): Prom
       started: e.startedAt.toISOString(),
       durationMs: e.endedAt ? e.endedAt.getTime() - e.startedAt.getTime() : undefined,
       tags: e.tags,
+      best: bestOf(e.id),
       folder: folders.has(e.name),
     })),
   };
@@ -128,12 +140,12 @@ export function experimentsPage(data: ExperimentsData, p: ExperimentsParams): Ht
   <p class="count">${data.total.toLocaleString('en-US')} experiment${data.total === 1 ? '' : 's'}</p>
   <table class="grid" aria-label="experiments">
     <thead><tr><th scope="col">${sortLink('name', 'Name')}</th><th scope="col">Project</th><th scope="col">Status</th>
-    <th scope="col">${sortLink('started', 'Started')}</th><th scope="col">${sortLink('duration', 'Duration')}</th><th scope="col">Tags</th></tr></thead>
+    <th scope="col">${sortLink('started', 'Started')}</th><th scope="col">${sortLink('duration', 'Duration')}</th><th scope="col" class="num">${data.monitor ? sortLink(`metric:${data.monitor.name}${data.monitor.mode === 'max' ? ':max' : ''}`, `best ${data.monitor.name}`) : 'best'}</th><th scope="col">Tags</th></tr></thead>
     <tbody>${data.experiments.map(
       (e) => html`<tr>
       <td>${e.folder ? html`<a href="/e/${seg(e.name)}">${e.name}</a>` : e.name}</td>
       <td>${e.project ?? ''}</td><td>${e.status ? html`<span class="status ${e.status}">${e.status}</span>` : ''}</td>
-      <td>${when(e.started)}</td><td>${duration(e.durationMs)}</td>
+      <td>${when(e.started)}</td><td>${duration(e.durationMs)}</td><td class="num">${num(e.best)}</td>
       <td>${e.tags.map((t) => html`<span class="tag">${t}</span> `)}</td></tr>`,
     )}</tbody>
   </table>
