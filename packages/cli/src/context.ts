@@ -6,6 +6,7 @@ import {
   type CheckpointManagerOptions,
   InvalidArgumentError,
   loadCredentials,
+  managerOptions,
   NotFoundError,
   StorageRegistry,
 } from '@ckpt/core';
@@ -24,6 +25,8 @@ export class Context {
   constructor(
     readonly config: CliConfig,
     readonly out: Output,
+    /** The settings read again, with the same flags (after `ckpt ui` saves the config file). */
+    readonly reloadConfig: () => CliConfig = () => config,
   ) {}
 
   get registry(): StorageRegistry {
@@ -37,13 +40,11 @@ export class Context {
    */
   async manager(target?: string, extra: Partial<CheckpointManagerOptions> = {}): Promise<CheckpointManager> {
     const { directory, experiment } = this.#locate(target);
-    const { format, monitor, mode } = this.config.checkpoints;
     return CheckpointManager.open({
       directory,
       experiment,
-      storage: format,
       registry: this.#registry,
-      best: { monitor, mode },
+      ...managerOptions(this.config), // the config file's best, save, retention, integrity, backup, compression
       warn: (message) => this.out.warn(message),
       ...extra,
     });

@@ -47,14 +47,14 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     async (...args: A) => {
       const globals = program.opts<GlobalOptions>();
       output = new Output({ json: globals.json ?? false, color: globals.color, ...io });
-      const config = loadConfig({
+      const flags = {
         ...(globals.config ? { config: globals.config } : {}),
         ...(globals.dir ? { dir: globals.dir } : {}),
         ...(globals.experiment ? { experiment: globals.experiment } : {}),
         ...(globals.database ? { database: globals.database } : {}),
         ...(globals.offline ? { offline: true } : {}),
-      });
-      const ok = await run(new Context(config, output), ...args);
+      };
+      const ok = await run(new Context(loadConfig(flags), output, () => loadConfig(flags)), ...args);
       if (ok === false) status = EXIT.failure;
     };
 

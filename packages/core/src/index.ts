@@ -50,6 +50,7 @@ export {
 export { LIMIT_VARIABLES, LIMITS, limitExceeded } from './limits.js';
 export { type Comparison, compareTensors, type TensorDifference } from './manager/compare.js';
 export { readablePath, writablePath } from './manager/confine.js';
+export { managerOptions } from './manager/from-settings.js';
 export {
   compactStamp,
   dashStamp,
@@ -117,6 +118,7 @@ export {
   type BucketSettings,
   CONFIG_NAMES,
   type Credentials,
+  checkSetting,
   type LoadSettingsOptions,
   loadCredentials,
   loadSettings,

@@ -2,8 +2,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FormatError, InvalidArgumentError, loadSettings, SETTINGS } from '../src/index.js';
-import { scratch, uniqueName } from './support/helpers.js';
+import {
+  CheckpointManager,
+  FormatError,
+  InvalidArgumentError,
+  loadSettings,
+  managerOptions,
+  SETTINGS,
+} from '../src/index.js';
+import { scratch, testBackend, uniqueName } from './support/helpers.js';
 
 const root = scratch('ckpt-settings-');
 
@@ -41,6 +48,11 @@ describe('one loader, one precedence: flags > environment > files > defaults', (
       format: 'safetensors',
       monitor: 'val_loss',
       mode: 'min',
+      save: {},
+      retention: {},
+      integrity: { verifyOnLoad: false, fsync: true },
+      backup: 'none',
+      compression: 'none',
     });
     expect(settings.tracker).toEqual({ database: join(cwd, 'ckpt.db'), project: 'default' });
     expect(settings.resolver).toMatchObject({ offline: false, bucket: { enabled: false, name: '', prefix: '' } });
@@ -139,5 +151,36 @@ describe('one loader, one precedence: flags > environment > files > defaults', (
       /unknown setting `resolver.a`/,
     );
     expect(({} as Record<string, unknown>).directory).toBeUndefined();
+  });
+
+  it("the manager's configuration: save, retention, integrity, backup, compression become manager options", async () => {
+    const cwd = folder({
+      'ckpt.config.yaml':
+        'checkpoints:\n  monitor: acc\n  mode: max\n  save:\n    everyEpochs: 2\n  retention:\n    keepLast: 1\n  integrity:\n    verifyOnLoad: true\n  backup: best\n',
+    });
+    const settings = loadSettings({ env: {}, cwd });
+    expect(settings.checkpoints.save).toEqual({ everyEpochs: 2 });
+    expect(settings.checkpoints.integrity).toEqual({ verifyOnLoad: true, fsync: true });
+    const options = managerOptions(settings);
+    expect(options).toMatchObject({
+      best: { monitor: 'acc', mode: 'max' },
+      backup: { when: 'best' },
+      compression: false,
+    });
+    const manager = await CheckpointManager.open({
+      ...options,
+      storage: testBackend(),
+      directory: join(cwd, 'runs'),
+      experiment: 'e',
+    });
+    const outcomes = [];
+    for (let epoch = 1; epoch <= 4; epoch++)
+      outcomes.push((await manager.save({ state: {}, epoch, metrics: { acc: epoch } })).status);
+    expect(outcomes).toEqual(['skipped', 'saved', 'skipped', 'saved']); // every 2 epochs
+    expect((await manager.list()).map((r) => r.epoch)).toEqual([4]); // keep the latest 1 (the best too)
+    await manager.close();
+    const bad = () =>
+      loadSettings({ env: {}, cwd: folder({ 'ckpt.config.yaml': 'checkpoints:\n  retention:\n    keepLast: -1\n' }) });
+    expect(bad).toThrow(/`checkpoints.retention.keepLast` must be a whole number of 0 or more/);
   });
 });

@@ -9,7 +9,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CkptError, ConflictError, InvalidArgumentError, NotFoundError, VetoedError } from '@ckpt/core';
+import { CkptError, ConflictError, InvalidArgumentError, NotFoundError, type Settings, VetoedError } from '@ckpt/core';
 import { type Context, Hono } from 'hono';
 import { assets } from './assets.js';
 import { type Html, html, query, seg } from './html.js';
@@ -21,6 +21,7 @@ import { experimentsData, experimentsPage, experimentsParams } from './pages/exp
 import { type Frame, page } from './pages/layout.js';
 import { metricsData, metricsPage, metricsParams } from './pages/metrics.js';
 import { keepParams, retentionData, retentionPage, retentionPolicies } from './pages/retention.js';
+import { saveSettings, settingsFromForm, settingsPage } from './pages/settings.js';
 import { summaryData, summaryPage } from './pages/summary.js';
 import { saveUpload, uploadInput, uploadPage } from './pages/upload.js';
 import { accessGuard, type Guard, sameOriginGuard } from './security.js';
@@ -31,6 +32,10 @@ export interface AppOptions {
   guard: Guard;
   /** Exports go into folders under this one. */
   exportRoot: string;
+  /** The config file the settings page writes. */
+  configPath: string;
+  /** Settings read again (same flags, environment and file) after the page saves. */
+  reloadSettings: () => Settings;
 }
 
 /** HTTP status for a ckpt error. */
@@ -136,7 +141,7 @@ async function runAction(
 }
 
 export function buildApp(options: AppOptions): Hono {
-  const { workspace: ws, guard, exportRoot } = options;
+  const { workspace: ws, guard, exportRoot, configPath } = options;
   const app = new Hono();
   app.use('*', accessGuard(guard));
   app.use('*', sameOriginGuard());
@@ -328,18 +333,18 @@ export function buildApp(options: AppOptions): Hono {
 
   app.get('/e/:name/retention', async (c) => {
     const name = experimentOf(c, ws);
-    const keep = keepParams(c.req.query());
+    const keep = keepParams(c.req.query(), ws.settings.checkpoints.retention);
     const frame = { title: `Retention of ${name}`, experiment: name, current: 'retention' };
     return render(c, frame, retentionPage(await retentionData(ws, name, keep), keep));
   });
   app.get('/api/e/:name/retention', async (c) => {
     const name = experimentOf(c, ws);
-    return c.json(await retentionData(ws, name, keepParams(c.req.query())));
+    return c.json(await retentionData(ws, name, keepParams(c.req.query(), ws.settings.checkpoints.retention)));
   });
   app.post('/e/:name/retention', async (c) => {
     const name = experimentOf(c, ws);
     const form = await formOf(c);
-    const keep = keepParams(form);
+    const keep = keepParams(form, ws.settings.checkpoints.retention);
     const to = `/e/${seg(name)}/retention?last=${keep.last}&best=${keep.best}`;
     if (form.confirm !== 'yes') return back(c, to, { error: 'retention was not confirmed' });
     const removed = await ws.change(name, (m) => m.applyRetention(), { retention: retentionPolicies(keep) });
@@ -347,7 +352,7 @@ export function buildApp(options: AppOptions): Hono {
   });
   app.post('/api/e/:name/retention/apply', async (c) => {
     const name = experimentOf(c, ws);
-    const keep = keepParams(c.req.query());
+    const keep = keepParams(c.req.query(), ws.settings.checkpoints.retention);
     const removed = await ws.change(name, (m) => m.applyRetention(), { retention: retentionPolicies(keep) });
     return c.json({ deleted: removed.map((r) => r.id) });
   });
@@ -379,6 +384,21 @@ export function buildApp(options: AppOptions): Hono {
     const name = experimentOf(c, ws);
     const outcome = await saveUpload(ws, name, uploadInput(await c.req.formData()));
     return c.json(outcome);
+  });
+
+  app.get('/settings', (c) =>
+    render(c, { title: 'Settings', current: 'settings' }, settingsPage(ws.settings, configPath)),
+  );
+  app.get('/api/settings', (c) => c.json({ path: configPath, settings: ws.settings }));
+  app.post('/settings', async (c) => {
+    try {
+      await saveSettings(configPath, settingsFromForm(await formOf(c)));
+      await ws.replaceSettings(options.reloadSettings());
+    } catch (error) {
+      if (!(error instanceof CkptError) || statusOf(error) === 500) throw error;
+      return back(c, '/settings', { error: `${error.code}: ${error.message}` });
+    }
+    return back(c, '/settings', { ok: `saved to ${configPath}` });
   });
 
   app.notFound((c) => {

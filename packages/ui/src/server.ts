@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Settings } from '@ckpt/core';
-import { InvalidArgumentError } from '@ckpt/core';
+import { CONFIG_NAMES, InvalidArgumentError, loadSettings } from '@ckpt/core';
 import { serve } from '@hono/node-server';
 import { buildApp } from './app.js';
 import { isLoopback } from './security.js';
@@ -19,6 +19,10 @@ export interface UiOptions {
   exportRoot?: string;
   /** The token for a non-loopback host (default: random). */
   token?: string;
+  /** The config file the settings page writes (default: the one the settings came from, else ./ckpt.config.yaml). */
+  configPath?: string;
+  /** Reads the settings again after the settings page saves (default: the same file, this environment). */
+  reloadSettings?: () => Settings;
 }
 
 export interface UiServer {
@@ -46,10 +50,13 @@ export async function startUi(options: UiOptions): Promise<UiServer> {
     if (loopback) for (const alias of ['127.0.0.1', 'localhost', '[::1]']) names.add(`${alias}:${bound}`);
     return names;
   };
+  const configPath = options.configPath ?? options.settings.source ?? join(process.cwd(), CONFIG_NAMES[0] as string);
   const app = buildApp({
     workspace,
     guard: { hosts, token },
     exportRoot: options.exportRoot ?? join(workspace.root, 'exports'),
+    configPath,
+    reloadSettings: options.reloadSettings ?? (() => loadSettings({ configFile: configPath })),
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));

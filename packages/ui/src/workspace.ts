@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   CheckpointManager,
   type CheckpointManagerOptions,
+  managerOptions,
   NotFoundError,
   type Settings,
   StorageRegistry,
@@ -32,7 +33,23 @@ export class Workspace {
   /** Read-only managers kept open: opening reconciles the whole folder, reading the index is a stat. */
   readonly #readers = new Map<string, Promise<CheckpointManager>>();
 
-  constructor(readonly settings: Settings) {}
+  #settings: Settings;
+
+  constructor(settings: Settings) {
+    this.#settings = settings;
+  }
+
+  get settings(): Settings {
+    return this.#settings;
+  }
+
+  /** New settings (the settings page saved): managers opened from now on use them. */
+  async replaceSettings(settings: Settings): Promise<void> {
+    this.#settings = settings;
+    const readers = [...this.#readers.values()];
+    this.#readers.clear();
+    await Promise.all(readers.map((opening) => opening.then((m) => m.close()).catch(() => undefined)));
+  }
 
   get root(): string {
     return this.settings.checkpoints.directory;
@@ -59,13 +76,11 @@ export class Workspace {
 
   #options(name: string): CheckpointManagerOptions {
     this.folder(name);
-    const { format, monitor, mode } = this.settings.checkpoints;
     return {
       directory: this.root,
       experiment: name,
-      storage: format,
       registry: this.registry,
-      best: { monitor, mode },
+      ...managerOptions(this.settings),
       warn: (message) => {
         this.warnings.push(message);
         if (this.warnings.length > 50) this.warnings.shift();

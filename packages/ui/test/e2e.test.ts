@@ -4,7 +4,7 @@
  * the security cases a browser can exercise.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -201,6 +201,44 @@ describe('actions', () => {
     });
     await page.getByRole('button', { name: 'Upload' }).click();
     expect(await notice(page).textContent()).toContain('CKPT_FORMAT');
+  });
+});
+
+describe('settings', () => {
+  it('shows the config file, refuses a bad value with the command line message, saves atomically keeping the rest; managers use it', async () => {
+    await f.close();
+    f = await makeWorkspace({ config: '# the team settings\ntracker:\n  project: default\n' });
+    const file = join(f.root, 'ckpt.config.yaml');
+    await page.goto(`${f.base}/settings`);
+    await page.getByLabel('save.everyEpochs').fill('two');
+    await page.getByRole('button', { name: /Save to/ }).click();
+    expect(await notice(page).textContent()).toContain(
+      '`checkpoints.save.everyEpochs` must be a whole number of 0 or more',
+    );
+    expect(readFileSync(file, 'utf8')).toBe('# the team settings\ntracker:\n  project: default\n');
+
+    await page.getByLabel('save.everyEpochs').fill('');
+    await page.getByLabel('retention.keepLast').fill('2');
+    await page.getByLabel('retention.keepBest').fill('1');
+    await page.getByLabel('integrity.verifyOnLoad').check();
+    await page.getByRole('button', { name: /Save to/ }).click();
+    expect(await notice(page).textContent()).toContain('saved to');
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('# the team settings');
+    expect(text).toContain('project: default');
+    expect(text).toMatch(/retention:\s+keepLast: 2\s+keepBest: 1/);
+    expect(text).toMatch(/verifyOnLoad: true/);
+    expect(await page.getByLabel('retention.keepLast').inputValue()).toBe('2');
+
+    // A manager the interface opens now keeps the latest 2 and the best: an upload's save applies it.
+    const upload = join(f.root, 'model.safetensors');
+    await safetensors.save(upload, stateAt(9));
+    await page.goto(`${f.base}/e/mlp/upload`);
+    await page.getByLabel('File').setInputFiles(upload);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.waitForURL(/\/c\//);
+    await page.goto(`${f.base}/e/mlp`);
+    expect(await rows(page).count()).toBe(2); // the upload (latest) and epoch 6 (latest before it and the best)
   });
 });
 

@@ -238,8 +238,10 @@ export async function pruneCommand(
   target: string | undefined,
   options: { dryRun?: boolean; keepLatest?: string; keepBest?: string },
 ): Promise<void> {
-  const keepLatest = Number(options.keepLatest ?? 1);
-  const keepBest = Number(options.keepBest ?? 3);
+  // Flags, else the config file's retention, else the latest 1 and the best 3.
+  const configured = ctx.config.checkpoints.retention;
+  const keepLatest = Number(options.keepLatest ?? configured.keepLast ?? 1);
+  const keepBest = Number(options.keepBest ?? configured.keepBest ?? 3);
   for (const [flag, n] of [
     ['--keep-latest', keepLatest],
     ['--keep-best', keepBest],

@@ -9,7 +9,12 @@ export async function uiCommand(ctx: Context, opts: { port?: string; host?: stri
     throw new InvalidArgumentError('--port must be a whole number from 0 to 65535', { found: String(opts.port) });
   }
   const { startUi } = await import('@ckpt/ui');
-  const server = await startUi({ settings: ctx.config, port, ...(opts.host ? { host: opts.host } : {}) });
+  const server = await startUi({
+    settings: ctx.config,
+    reloadSettings: ctx.reloadConfig,
+    port,
+    ...(opts.host ? { host: opts.host } : {}),
+  });
   ctx.out.result({ url: server.url, host: server.host, port: server.port }, () => {
     ctx.out.line(`ckpt ui: ${server.url}`);
     if (server.token) ctx.out.line('Listening beyond this machine: every request needs the token in this URL.');

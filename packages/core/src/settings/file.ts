@@ -12,7 +12,7 @@ import { absolutePath } from './paths.js';
 import { SETTINGS, type SettingKey, type SettingRow } from './table.js';
 
 /** Values by setting, from one source. */
-export type Layer = Map<SettingKey, string | boolean>;
+export type Layer = Map<SettingKey, string | boolean | number>;
 
 const ROWS: ReadonlyMap<string, SettingRow> = new Map(SETTINGS.map((row) => [row.key, row]));
 
@@ -37,11 +37,20 @@ function parseFile(path: string, what: string): unknown {
 }
 
 /** Checks one value against its row; paths are made absolute from `base`. */
-export function checkValue(row: SettingRow, value: unknown, where: string, path?: string): string | boolean {
+export function checkValue(row: SettingRow, value: unknown, where: string, path?: string): string | boolean | number {
   const { type } = row;
   if (Array.isArray(type)) {
     if (typeof value !== 'string' || !type.includes(value)) {
       throw new FormatError(`${where}: \`${row.key}\` must be one of ${type.join(', ')}`, {
+        ...(path ? { path } : {}),
+        found: JSON.stringify(value),
+      });
+    }
+    return value;
+  }
+  if (type === 'count') {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new FormatError(`${where}: \`${row.key}\` must be a whole number of 0 or more`, {
         ...(path ? { path } : {}),
         found: JSON.stringify(value),
       });

@@ -1,5 +1,5 @@
 export { type Credentials, loadCredentials } from './credentials.js';
-export { type Layer, readResolverFile, readSettingsFile } from './file.js';
+export { checkValue as checkSetting, type Layer, readResolverFile, readSettingsFile } from './file.js';
 export {
   type BucketSettings,
   CONFIG_NAMES,

@@ -43,6 +43,13 @@ export interface Settings {
     format: 'safetensors' | 'pytorch';
     monitor: string;
     mode: 'min' | 'max';
+    /** When to save (every setting given must agree); see `managerOptions`. */
+    save: { everyEpochs?: number; everySteps?: number; everySeconds?: number; bestOnly?: boolean };
+    /** What retention keeps (what any setting keeps stays). */
+    retention: { keepLast?: number; keepBest?: number };
+    integrity: { verifyOnLoad: boolean; fsync: boolean };
+    backup: 'none' | 'best' | 'all';
+    compression: 'none' | 'gzip';
   };
   tracker: { database: string; project: string };
   resolver: ResolverSettings;
@@ -50,7 +57,7 @@ export interface Settings {
   origins: Record<SettingKey, string>;
 }
 
-export type SettingValues = Partial<Record<SettingKey, string | boolean | undefined>>;
+export type SettingValues = Partial<Record<SettingKey, string | boolean | number | undefined>>;
 
 export interface LoadSettingsOptions {
   /** Values given by flags or in code: they win over everything. Undefined ones hide nothing. */
@@ -74,7 +81,7 @@ function fromVariable(
   name: string,
   text: string | undefined,
   cwd: string,
-): string | boolean | undefined {
+): string | boolean | number | undefined {
   if (text === undefined || text === '') return undefined;
   if (row.type === 'boolean') {
     const word = text.trim().toLowerCase();
@@ -83,6 +90,14 @@ function fromVariable(
     throw new InvalidArgumentError(`${name}=${JSON.stringify(text)} is not a switch`, {
       expected: `one of ${[...TRUE, ...FALSE].join(', ')}`,
     });
+  }
+  if (row.type === 'count') {
+    if (!/^\d{1,15}$/.test(text.trim())) {
+      throw new InvalidArgumentError(`${name}=${JSON.stringify(text)} is not a whole number`, {
+        expected: '0, 1, 2, ...',
+      });
+    }
+    return Number(text.trim());
   }
   if (Array.isArray(row.type) && !row.type.includes(text)) {
     throw new InvalidArgumentError(`${name}=${JSON.stringify(text)} is not allowed`, {
@@ -114,11 +129,11 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
   if (resolverFile) files.push([resolve(cwd, resolverFile), readResolverFile(resolve(cwd, resolverFile))]);
   if (source) files.push([source, readSettingsFile(source)]);
 
-  const values = new Map<SettingKey, string | boolean | undefined>();
+  const values = new Map<SettingKey, string | boolean | number | undefined>();
   const origins = Object.create(null) as Record<SettingKey, string>;
   for (const row of SETTINGS as readonly SettingRow[]) {
     const key = row.key as SettingKey;
-    let value: string | boolean | undefined = row.default;
+    let value: string | boolean | number | undefined = row.default;
     let origin = 'default';
     if (row.type === 'path' && typeof value === 'string') value = absolutePath(cwd, value);
     for (const [file, layer] of files) {
@@ -138,13 +153,15 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
 }
 
 /** The nested object from `section.key` values. */
-function assemble(values: Map<SettingKey, string | boolean | undefined>): Omit<Settings, 'source' | 'origins'> {
+function assemble(
+  values: Map<SettingKey, string | boolean | number | undefined>,
+): Omit<Settings, 'source' | 'origins'> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const [key, value] of values) {
     const parts = key.split('.');
     let node: Record<string, unknown> = out;
     for (const part of parts.slice(0, -1)) {
-      node[part] ??= {};
+      node[part] ??= {}; // a section with no value set is still there, empty
       node = node[part] as Record<string, unknown>;
     }
     if (value !== undefined) node[parts.at(-1) as string] = value;

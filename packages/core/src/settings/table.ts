@@ -7,8 +7,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-/** What a setting holds: text, a path (made absolute), a switch, or one of a few words. */
-export type SettingType = 'string' | 'path' | 'boolean' | readonly string[];
+/** What a setting holds: text, a path (made absolute), a switch, a whole number >= 0, or one of a few words. */
+export type SettingType = 'string' | 'path' | 'boolean' | 'count' | readonly string[];
 
 export interface SettingRow {
   /** Where it sits in a config file and in `Settings`: `resolver.bucket.name`. */
@@ -16,7 +16,7 @@ export interface SettingRow {
   type: SettingType;
   /** Environment variables, the first set one wins. */
   env: readonly string[];
-  default: string | boolean | undefined;
+  default: string | boolean | number | undefined;
   /** One line for the docs. */
   description: string;
 }
@@ -51,6 +51,70 @@ export const SETTINGS = [
     description: 'the metric that ranks checkpoints',
   },
   { key: 'checkpoints.mode', type: ['min', 'max'], env: [], default: 'min', description: 'which way is better' },
+  {
+    key: 'checkpoints.save.everyEpochs',
+    type: 'count',
+    env: [],
+    default: undefined,
+    description: 'save every n epochs (with the other save settings: all must agree)',
+  },
+  { key: 'checkpoints.save.everySteps', type: 'count', env: [], default: undefined, description: 'save every n steps' },
+  {
+    key: 'checkpoints.save.everySeconds',
+    type: 'count',
+    env: [],
+    default: undefined,
+    description: 'save at most every n seconds',
+  },
+  {
+    key: 'checkpoints.save.bestOnly',
+    type: 'boolean',
+    env: [],
+    default: undefined,
+    description: 'save only when the monitored metric improves',
+  },
+  {
+    key: 'checkpoints.retention.keepLast',
+    type: 'count',
+    env: [],
+    default: undefined,
+    description: 'keep the latest n (with keepBest: what either keeps stays)',
+  },
+  {
+    key: 'checkpoints.retention.keepBest',
+    type: 'count',
+    env: [],
+    default: undefined,
+    description: 'keep the best k by the monitored metric',
+  },
+  {
+    key: 'checkpoints.integrity.verifyOnLoad',
+    type: 'boolean',
+    env: [],
+    default: false,
+    description: 'check the SHA-256 before every load',
+  },
+  {
+    key: 'checkpoints.integrity.fsync',
+    type: 'boolean',
+    env: [],
+    default: true,
+    description: 'flush every write to the disk',
+  },
+  {
+    key: 'checkpoints.backup',
+    type: ['none', 'best', 'all'],
+    env: [],
+    default: 'none',
+    description: 'copy new checkpoints to the backup folder',
+  },
+  {
+    key: 'checkpoints.compression',
+    type: ['none', 'gzip'],
+    env: [],
+    default: 'none',
+    description: 'compress checkpoint files',
+  },
   {
     key: 'tracker.database',
     type: 'path',

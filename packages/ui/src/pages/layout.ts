@@ -18,7 +18,7 @@ function nav(frame: Frame): Html {
   const link = (href: string, label: string, key: string) =>
     html`<a href="${href}" ${frame.current === key ? html`aria-current="page"` : ''}>${label}</a>`;
   return html`<nav aria-label="main">
-    ${link('/experiments', 'Experiments', 'experiments')}
+    ${link('/experiments', 'Experiments', 'experiments')} ${link('/settings', 'Settings', 'settings')}
     ${
       e
         ? html`<span class="sep" aria-hidden="true">/</span><strong>${e}</strong>

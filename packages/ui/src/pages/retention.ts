@@ -61,12 +61,16 @@ export async function retentionData(
 }
 
 /** The form's numbers, bounded. */
-export function keepParams(q: Record<string, string | undefined>): { last: number; best: number } {
+export function keepParams(
+  q: Record<string, string | undefined>,
+  configured: { keepLast?: number; keepBest?: number } = {},
+): { last: number; best: number } {
   const bounded = (text: string | undefined, fallback: number, min: number) => {
     const value = Number.parseInt(text ?? '', 10);
     return Number.isFinite(value) ? Math.min(100_000, Math.max(min, value)) : fallback;
   };
-  return { last: bounded(q.last, 3, 1), best: bounded(q.best, 1, 0) };
+  // The query, else the config file's retention (as `ckpt prune`), else the latest 1 and the best 3.
+  return { last: bounded(q.last, configured.keepLast ?? 1, 1), best: bounded(q.best, configured.keepBest ?? 3, 0) };
 }
 
 export function retentionPage(d: RetentionData, keep: { last: number; best: number }): Html {

@@ -3,7 +3,7 @@
  * CheckpointManager (safetensors), metrics in a SQLite tracking database,
  * hostile names among them, and the server started over it on 127.0.0.1.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointManager, loadSettings, type Settings, tensor } from '@ckpt/core';
@@ -34,7 +34,9 @@ export function stateAt(epoch: number) {
   };
 }
 
-export async function makeWorkspace(options: { epochs?: number; host?: string } = {}): Promise<Fixture> {
+export async function makeWorkspace(
+  options: { epochs?: number; host?: string; config?: string } = {},
+): Promise<Fixture> {
   const root = mkdtempSync(join(tmpdir(), 'ckpt-ui-'));
   const directory = join(root, 'checkpoints');
   mkdirSync(directory);
@@ -77,14 +79,23 @@ export async function makeWorkspace(options: { epochs?: number; host?: string } 
   await other.save({ state: stateAt(1), epoch: 1, step: 10, metrics: { val_loss: 0.9 } });
   await other.close();
 
-  const settings = loadSettings({
-    env: {},
-    cwd: root,
-    configFile: false,
-    resolverFile: false,
-    flags: { 'checkpoints.directory': directory, 'tracker.database': database },
+  const configFile = join(root, 'ckpt.config.yaml');
+  if (options.config !== undefined) writeFileSync(configFile, options.config);
+  const load = () =>
+    loadSettings({
+      env: {},
+      cwd: root,
+      configFile: options.config !== undefined ? configFile : false,
+      resolverFile: false,
+      flags: { 'checkpoints.directory': directory, 'tracker.database': database },
+    });
+  const settings = load();
+  const server = await startUi({
+    settings,
+    reloadSettings: load,
+    configPath: configFile,
+    ...(options.host ? { host: options.host } : {}),
   });
-  const server = await startUi({ settings, ...(options.host ? { host: options.host } : {}) });
   const base = `http://127.0.0.1:${server.port}`;
   return {
     root,
