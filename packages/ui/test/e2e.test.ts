@@ -260,6 +260,13 @@ describe('charts and live updates', () => {
       hover = (await chart.locator('.hover').textContent()) ?? '';
     }
     expect(hover).toMatch(/checkpoint checkpoint_epoch_\d{4}/);
+    await page.getByLabel('Values at step').fill('25');
+    await page.getByRole('button', { name: 'Draw' }).click();
+    const at = page.locator('table[aria-label="values at step 25"]');
+    expect(await at.locator('tbody tr').count()).toBe(2);
+    expect(await at.textContent()).toContain('0.05'); // train_loss at step 25: 1/25 + 0.01
+    expect(await at.textContent()).toContain('0.5'); // val_loss: its last point at or before 25 is step 20 (epoch 2)
+    await expect.poll(() => chart.getAttribute('data-drawn')).toBe('1');
     const legend = (await page.locator('figure.chart[data-name="train_loss"] .u-legend').textContent()) ?? '';
     expect(legend).toContain('(raw)');
     expect(legend).toContain('(smoothed)');

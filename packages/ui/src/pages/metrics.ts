@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, NotFoundError } from '@ckpt/core';
 import type { TrackingStore } from '@ckpt/tracker-sqlite';
-import { type Html, html, query, seg } from '../html.js';
+import { type Html, html, num, query, seg } from '../html.js';
 import type { Workspace } from '../workspace.js';
 
 export interface MetricsParams {
@@ -15,6 +15,8 @@ export interface MetricsParams {
   from?: number;
   to?: number;
   log: boolean;
+  /** Show every series' value at this step (the last point at or before it). */
+  at?: number;
   /** 0 (off) to 0.99. */
   smooth: number;
   buckets: number;
@@ -40,6 +42,7 @@ export function metricsParams(
     ...(int(q.from) !== undefined ? { from: int(q.from) } : {}),
     ...(int(q.to) !== undefined ? { to: int(q.to) } : {}),
     log: q.log === '1',
+    ...(int(q.at) !== undefined ? { at: int(q.at) } : {}),
     smooth: Number.isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0,
     buckets: Math.min(5000, Math.max(10, int(q.buckets) ?? 1000)),
   };
@@ -151,6 +154,20 @@ export async function metricsData(ws: Workspace, p: MetricsParams): Promise<Metr
   return { names: [...available].sort(), series, markers };
 }
 
+/** Each series' value at `step`: the last bucket ending at or before it (raw, not smoothed). */
+export function valuesAt(
+  series: Series[],
+  step: number,
+): Array<{ experiment: string; name: string; step: number; value: number } | undefined> {
+  return series.map((s) => {
+    let found: number | undefined;
+    for (let i = 0; i < s.steps.length && (s.steps[i] as number) <= step; i++) found = i;
+    return found === undefined
+      ? undefined
+      : { experiment: s.experiment, name: s.name, step: s.steps[found] as number, value: s.values[found] as number };
+  });
+}
+
 export function metricsPage(name: string, p: MetricsParams, data: MetricsData, experiments: string[]): Html {
   const base = `/e/${seg(name)}/metrics`;
   const api = `/api/e/${seg(name)}/metrics${query({
@@ -178,9 +195,17 @@ export function metricsPage(name: string, p: MetricsParams, data: MetricsData, e
     <label>From step <input name="from" inputmode="numeric" size="7" value="${p.from ?? ''}"></label>
     <label>to <input name="to" inputmode="numeric" size="7" value="${p.to ?? ''}"></label>
     <label><input type="checkbox" name="log" value="1" ${p.log ? 'checked' : ''}> log scale</label>
+    <label>Values at step <input name="at" inputmode="numeric" size="7" value="${p.at ?? ''}"></label>
     <label>Smoothing <input type="range" name="smooth" min="0" max="0.99" step="0.01" value="${p.smooth}"></label>
     <button type="submit">Draw</button>
   </form>
+  ${
+    p.at !== undefined && data.series.length > 0
+      ? html`<table class="grid small" aria-label="values at step ${p.at}"><caption>Values at step ${p.at} (the last point at or before it)</caption>
+      <thead><tr><th scope="col">Metric</th><th scope="col">Experiment</th><th scope="col" class="num">Step</th><th scope="col" class="num">Value</th></tr></thead>
+      <tbody>${valuesAt(data.series, p.at).map((v, i) => html`<tr><td>${data.series[i]?.name}</td><td>${data.series[i]?.experiment}</td><td class="num">${v ? num(v.step) : ''}</td><td class="num">${v ? num(v.value) : 'no point yet'}</td></tr>`)}</tbody></table>`
+      : ''
+  }
   ${
     data.series.length === 0
       ? html`<p>No metric points for ${name}.</p>`
