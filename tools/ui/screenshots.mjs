@@ -36,6 +36,7 @@ const shots = [
   ['metrics', `/e/${experiment}/metrics?names=val_loss,train_loss&smooth=0.6`],
   ['retention', `/e/${experiment}/retention?last=1&best=1`],
   ['summary', `/e/${experiment}/summary`],
+  ['settings', '/settings'],
 ];
 for (const [name, path] of shots) {
   await page.goto(`${base}${path}`, { waitUntil: 'networkidle' });
