@@ -9,7 +9,15 @@ import { createReadStream, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CkptError, ConflictError, InvalidArgumentError, NotFoundError, type Settings, VetoedError } from '@ckpt/core';
+import {
+  CkptError,
+  ConflictError,
+  InvalidArgumentError,
+  NotFoundError,
+  readablePath,
+  type Settings,
+  VetoedError,
+} from '@ckpt/core';
 import { type Context, Hono } from 'hono';
 import { assets } from './assets.js';
 import { type Html, html, query, seg } from './html.js';
@@ -220,7 +228,6 @@ export function buildApp(options: AppOptions): Hono {
       if (!found) throw new NotFoundError(`no checkpoint ${JSON.stringify(c.req.param('id'))}`);
       return found;
     });
-    const { readablePath } = await import('@ckpt/core');
     const path = readablePath(ws.folder(name), record.file); // confined: a link out of the folder is refused
     const size = statSync(path).size;
     c.header('content-type', 'application/octet-stream');

@@ -135,6 +135,18 @@ export class Workspace {
     return this.#store;
   }
 
+  /** The tracker's id of an experiment named like its folder: in the configured project, else in `default`. */
+  trackedId(store: TrackingStore, name: string): number | undefined {
+    for (const project of new Set([this.settings.tracker.project, 'default'])) {
+      try {
+        return store.getExperiment(name, project).id;
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+      }
+    }
+    return undefined;
+  }
+
   async close(): Promise<void> {
     this.#store?.close();
     this.#store = undefined;

@@ -1,5 +1,5 @@
 /** One checkpoint: its record, its tensors (from the header alone) and every action on it. */
-import type { CheckpointRecord, Inspection } from '@ckpt/core';
+import { type CheckpointRecord, type Inspection, NotFoundError } from '@ckpt/core';
 import { bytes, type Html, html, num, seg, when } from '../html.js';
 import type { Workspace } from '../workspace.js';
 
@@ -18,10 +18,7 @@ export interface DetailData {
 export async function detailData(ws: Workspace, name: string, id: string): Promise<DetailData> {
   return ws.read(name, async (m) => {
     const record = await m.get(id);
-    if (!record) {
-      const { NotFoundError } = await import('@ckpt/core');
-      throw new NotFoundError(`no checkpoint ${JSON.stringify(id)} in ${name}`);
-    }
+    if (!record) throw new NotFoundError(`no checkpoint ${JSON.stringify(id)} in ${name}`);
     let inspection: Inspection | undefined;
     let inspectionError: string | undefined;
     try {

@@ -91,11 +91,11 @@ export async function experimentsData(ws: Workspace, p: ExperimentsParams): Prom
     const summary = store.metrics(id).find((m) => m.name === monitor);
     return mode === 'max' ? summary?.max : summary?.min;
   };
-  const known = new Set(store.experiments({ limit: 100_000 }).experiments.map((e) => e.name));
   return {
     tracked: true,
     monitor: { name: monitor, mode },
-    untracked: [...folders].filter((name) => !known.has(name)),
+    // Folders are few; the tracker may hold thousands of experiments: look each folder up.
+    untracked: [...folders].filter((name) => ws.trackedId(store, name) === undefined),
     total: found.total,
     page: p.page,
     pages: Math.max(1, Math.ceil(found.total / EXPERIMENTS_PER_PAGE)),

@@ -5,7 +5,6 @@
  * values, so it never leaves the raw range; the raw curve is drawn beside it.
  */
 import { InvalidArgumentError, NotFoundError } from '@ckpt/core';
-import type { TrackingStore } from '@ckpt/tracker-sqlite';
 import { type Html, html, num, query, seg } from '../html.js';
 import type { Workspace } from '../workspace.js';
 
@@ -72,18 +71,6 @@ export interface MetricsData {
   markers: Marker[];
 }
 
-/** The tracker's experiment for a folder name: in the configured project, else in `default`. */
-function trackedId(store: TrackingStore, experiment: string, project: string): number | undefined {
-  for (const p of [...new Set([project, 'default'])]) {
-    try {
-      return store.getExperiment(experiment, p).id;
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
-    }
-  }
-  return undefined;
-}
-
 export function smooth(values: number[], weight: number): number[] {
   const out: number[] = [];
   let average = 0;
@@ -101,23 +88,23 @@ export function smooth(values: number[], weight: number): number[] {
 }
 
 export async function metricsData(ws: Workspace, p: MetricsParams): Promise<MetricsData> {
+  if (p.names.some((n) => n.length > 200)) throw new InvalidArgumentError('a metric name is too long');
   const store = await ws.store();
   if (!store)
     throw new NotFoundError('no tracking database: metrics come from the tracker', {
       path: ws.settings.tracker.database,
     });
-  const project = ws.settings.tracker.project;
   const available = new Set<string>();
   const series: Series[] = [];
   const markers: Marker[] = [];
   for (const experiment of p.experiments) {
-    const id = trackedId(store, experiment, project);
+    const id = ws.trackedId(store, experiment);
     if (id === undefined) continue;
     for (const m of store.metrics(id)) available.add(m.name);
   }
   const names = p.names.length > 0 ? p.names : [...available].sort().slice(0, 2);
   for (const experiment of p.experiments) {
-    const id = trackedId(store, experiment, project);
+    const id = ws.trackedId(store, experiment);
     if (id === undefined) {
       if (experiment === p.experiments[0])
         throw new NotFoundError(`the tracker has no experiment ${JSON.stringify(experiment)}`);
@@ -150,7 +137,6 @@ export async function metricsData(ws: Workspace, p: MetricsParams): Promise<Metr
       }
     }
   }
-  if (p.names.some((n) => n.length > 200)) throw new InvalidArgumentError('a metric name is too long');
   return { names: [...available].sort(), series, markers };
 }
 
