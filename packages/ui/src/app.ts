@@ -229,7 +229,9 @@ export function buildApp(options: AppOptions): Hono {
       return found;
     });
     const path = readablePath(ws.folder(name), record.file); // confined: a link out of the folder is refused
-    const size = statSync(path).size;
+    const info = statSync(path, { throwIfNoEntry: false });
+    if (!info) throw new NotFoundError(`the file of ${record.id} is missing: ${record.file}`, { path });
+    const size = info.size;
     c.header('content-type', 'application/octet-stream');
     c.header('content-length', String(size));
     c.header('content-disposition', `attachment; filename="${record.file.replace(/[^A-Za-z0-9_.-]/g, '_')}"`);

@@ -70,6 +70,11 @@ describe('requests that must be refused', () => {
     const download = await fetch(`${f.base}/e/mlp/c/${victim}/file`);
     expect(download.status).toBe(400);
     expect(await download.text()).not.toContain('top secret');
+    // A missing file is a 404 that says so.
+    rmSync(file);
+    const gone = await fetch(`${f.base}/e/mlp/c/${victim}/file`);
+    expect(gone.status).toBe(404);
+    expect(await gone.text()).toContain('is missing');
     // An export folder must be one plain name under the exports folder.
     const exported = await fetch(`${f.base}/e/mlp/c/${f.ids[0]}/export`, {
       method: 'POST',
