@@ -96,6 +96,39 @@ describe('pages and navigation', () => {
     expect(await page.locator('main script, main img').count()).toBe(0);
   });
 
+  it('text has a contrast of at least 4.5:1 against its background (WCAG AA)', async () => {
+    for (const path of ['/experiments', '/e/mlp', `/e/mlp/c/${f.ids[1]}`, '/e/mlp/retention', '/settings']) {
+      await page.goto(`${f.base}${path}`);
+      const worst = await page.evaluate(() => {
+        const rgb = (text: string) => (text.match(/[\d.]+/g) ?? []).map(Number);
+        const luminance = ([r, g, b]: number[]) => {
+          const [R, G, B] = [r, g, b].map((v) => {
+            const c = (v ?? 0) / 255;
+            return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+          });
+          return 0.2126 * (R ?? 0) + 0.7152 * (G ?? 0) + 0.0722 * (B ?? 0);
+        };
+        const background = (e: Element | null): number[] => {
+          for (let n = e; n; n = n.parentElement) {
+            const c = rgb(getComputedStyle(n).backgroundColor);
+            if (c.length >= 3 && (c[3] === undefined || c[3] > 0)) return c;
+          }
+          return [255, 255, 255];
+        };
+        let low = { ratio: 21, text: '' };
+        for (const e of document.querySelectorAll('body *')) {
+          const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent?.trim());
+          if (!own || (e as HTMLElement).offsetParent === null) continue;
+          const [a, b] = [luminance(rgb(getComputedStyle(e).color)), luminance(background(e))];
+          const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          if (ratio < low.ratio) low = { ratio, text: `${e.tagName} ${e.textContent?.trim().slice(0, 40)}` };
+        }
+        return low;
+      });
+      expect(worst.ratio, `${path}: ${worst.text}`).toBeGreaterThanOrEqual(4.5);
+    }
+  });
+
   it('works from the keyboard and in a narrow window', async () => {
     await page.goto(`${f.base}/e/mlp`);
     await page.keyboard.press('Tab');
@@ -298,6 +331,23 @@ describe('charts and live updates', () => {
     expect(code).toBe(0);
     await expect.poll(() => rows(page).count(), { timeout: 5000 }).toBe(7);
     expect(await page.evaluate(() => (window as unknown as { __still?: boolean }).__still)).toBe(true);
+  });
+
+  it('in the browser too: a path out of the folders is refused, and off loopback the token is required', async () => {
+    for (const path of ['/e/..%2F..%2Fetc/c/passwd/file', '/e/%2E%2E/c/x']) {
+      const response = await page.goto(`${f.base}${path}`);
+      expect([400, 404]).toContain(response?.status());
+    }
+    const g = await makeWorkspace({ host: '0.0.0.0', epochs: 1 });
+    try {
+      expect((await page.goto(`${g.base}/experiments`))?.status()).toBe(401);
+      expect((await page.goto(`${g.base}/experiments?token=${g.server.token}`))?.status()).toBe(200);
+      await page.getByRole('link', { name: 'mlp', exact: true }).click(); // the cookie carries the token on
+      await page.waitForURL(/\/e\/mlp$/);
+      expect(await rows(page).count()).toBe(1);
+    } finally {
+      await g.close();
+    }
   });
 
   it('a form on another origin cannot change anything', async () => {
