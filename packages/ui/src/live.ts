@@ -29,7 +29,7 @@ function identity(paths: string[]): string {
 export function watchedFiles(ws: Workspace, experiment: string | undefined): string[] {
   const db = ws.settings.tracker.database;
   const files = [db, `${db}-wal`];
-  if (experiment && ws.experiments().includes(experiment)) {
+  if (experiment && ws.has(experiment)) {
     const folder = join(ws.root, experiment);
     files.push(join(folder, INDEX_FILE), join(folder, `${INDEX_FILE}.journal`));
   } else {

@@ -64,9 +64,14 @@ export class Workspace {
       .sort();
   }
 
+  /** Whether `name` is an experiment folder (with an index) under the root: one stat, no listing. */
+  has(name: string): boolean {
+    return isExperimentName(name) && existsSync(join(this.root, name, INDEX_FILE));
+  }
+
   /** The folder of experiment `name`, which must exist (NotFoundError otherwise). */
   folder(name: string): string {
-    if (!isExperimentName(name) || !this.experiments().includes(name)) {
+    if (!this.has(name)) {
       throw new NotFoundError(`no experiment ${JSON.stringify(name)} in ${this.root}`, {
         expected: `one of: ${this.experiments().join(', ') || '(none)'}`,
       });

@@ -97,14 +97,13 @@ export async function metricsData(ws: Workspace, p: MetricsParams): Promise<Metr
   const available = new Set<string>();
   const series: Series[] = [];
   const markers: Marker[] = [];
-  for (const experiment of p.experiments) {
-    const id = ws.trackedId(store, experiment);
+  const ids = new Map(p.experiments.map((experiment) => [experiment, ws.trackedId(store, experiment)]));
+  for (const id of ids.values()) {
     if (id === undefined) continue;
     for (const m of store.metrics(id)) available.add(m.name);
   }
   const names = p.names.length > 0 ? p.names : [...available].sort().slice(0, 2);
-  for (const experiment of p.experiments) {
-    const id = ws.trackedId(store, experiment);
+  for (const [experiment, id] of ids) {
     if (id === undefined) {
       if (experiment === p.experiments[0])
         throw new NotFoundError(`the tracker has no experiment ${JSON.stringify(experiment)}`);
@@ -127,7 +126,7 @@ export async function metricsData(ws: Workspace, p: MetricsParams): Promise<Metr
         smoothed: p.smooth > 0 ? smooth(values, p.smooth) : undefined,
       });
     }
-    if (ws.experiments().includes(experiment)) {
+    if (ws.has(experiment)) {
       const records = await ws.read(experiment, (m) => m.list());
       for (const r of records) {
         if (r.step === null && r.epoch === null) continue;
