@@ -26,6 +26,12 @@ export const ErrorCode = {
   HookTimeout: 'CKPT_HOOK_TIMEOUT',
   TrackerFull: 'CKPT_TRACKER_FULL',
   TrackerBacklog: 'CKPT_TRACKER_BACKLOG',
+  TrackerClosed: 'CKPT_CLOSED',
+  DatabaseUrl: 'CKPT_DATABASE_URL',
+  DatabaseAuth: 'CKPT_DATABASE_AUTH',
+  DatabaseMissing: 'CKPT_DATABASE_MISSING',
+  DatabaseUnreachable: 'CKPT_DATABASE_UNREACHABLE',
+  Database: 'CKPT_DATABASE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -43,6 +49,38 @@ export class IntegrityError extends CkptError {
   override name = 'IntegrityError';
   constructor(message: string, details: CkptErrorDetails = {}) {
     super(ErrorCode.Integrity, message, details);
+  }
+}
+
+/**
+ * A tracking database refused or failed: a malformed URL (`CKPT_DATABASE_URL`),
+ * wrong credentials (`CKPT_DATABASE_AUTH`), no such database
+ * (`CKPT_DATABASE_MISSING`), a server that cannot be reached or went away
+ * (`CKPT_DATABASE_UNREACHABLE`), anything else the server said (`CKPT_DATABASE`).
+ * Messages and `details.path` name the database with its password masked.
+ */
+export class DatabaseError extends CkptError {
+  override name = 'DatabaseError';
+  constructor(
+    message: string,
+    details: CkptErrorDetails & {
+      code?:
+        | typeof ErrorCode.DatabaseUrl
+        | typeof ErrorCode.DatabaseAuth
+        | typeof ErrorCode.DatabaseMissing
+        | typeof ErrorCode.DatabaseUnreachable
+        | typeof ErrorCode.Database;
+    } = {},
+  ) {
+    super(details.code ?? ErrorCode.Database, message, details);
+  }
+}
+
+/** Using a tracker or tracking database after `close()`. */
+export class ClosedError extends CkptError {
+  override name = 'ClosedError';
+  constructor(what: string) {
+    super(ErrorCode.TrackerClosed, `${what} is closed`);
   }
 }
 

@@ -19,7 +19,9 @@ export {
 export {
   CkptError,
   type CkptErrorDetails,
+  ClosedError,
   ConflictError,
+  DatabaseError,
   ErrorCode,
   FormatError,
   HookError,
@@ -161,6 +163,7 @@ export {
   zeros,
 } from './tensor.js';
 export type { ExperimentInfo, Tracker } from './tracker.js';
+export * from './tracking/index.js';
 export {
   assertStateTree,
   childrenOf,

@@ -1,16 +1,9 @@
-/** An experiment as one JSON document or as CSV (metrics in long form). */
+/** An experiment with everything logged under it, for `export` and `ckpt db copy`. */
+import type { Experiment, ExperimentExport } from '@ckpt/core';
 import type Database from 'better-sqlite3';
 import { listCheckpoints, metricHistory } from './queries.js';
-import type { Experiment } from './rows.js';
-import { toJson } from './values.js';
 
-export interface ExperimentExport {
-  experiment: Experiment;
-  params: Record<string, unknown>;
-  /** name -> points in step order; NaN and infinities as the strings "NaN", "Infinity", "-Infinity". */
-  metrics: Record<string, Array<{ step: number; value: number; timestamp: string }>>;
-  checkpoints: ReturnType<typeof listCheckpoints>;
-}
+export type { ExperimentExport } from '@ckpt/core';
 
 export function collectExport(
   db: Database.Database,
@@ -31,30 +24,4 @@ export function collectExport(
     }));
   }
   return { experiment, params, metrics, checkpoints: listCheckpoints(db, experiment.id, { includeDeleted: true }) };
-}
-
-export function toJsonText(data: ExperimentExport): string {
-  return `${JSON.stringify(JSON.parse(toJson(data)), null, 2)}\n`;
-}
-
-function csvField(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
-/** `experiment,metric,step,value,timestamp`, one row per point; NaN and infinities as pandas reads them. */
-export function toCsvText(data: ExperimentExport): string {
-  const lines = ['experiment,metric,step,value,timestamp'];
-  for (const [name, points] of Object.entries(data.metrics)) {
-    for (const p of points) {
-      const value = Number.isNaN(p.value)
-        ? 'NaN'
-        : p.value === Infinity
-          ? 'inf'
-          : p.value === -Infinity
-            ? '-inf'
-            : String(p.value);
-      lines.push([csvField(data.experiment.name), csvField(name), String(p.step), value, p.timestamp].join(','));
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }

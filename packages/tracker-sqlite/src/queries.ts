@@ -3,60 +3,30 @@
  * histories (downsampled for plotting), the best checkpoints across
  * experiments, and statistics. Every query is served by an index.
  */
-import { InvalidArgumentError } from '@ckpt/core';
+import {
+  type BestCheckpointsQuery,
+  checkPage,
+  configPathParts,
+  type ExperimentPage,
+  type ExperimentQuery,
+  InvalidArgumentError,
+  type MetricBucket,
+  type MetricComparison,
+  type MetricPointRow,
+  type MetricSummary,
+  type Statistics,
+  type TrackedCheckpoint,
+} from '@ckpt/core';
 import type Database from 'better-sqlite3';
 import { SERIES_SPAN } from './buffer.js';
-import {
-  EXPERIMENT_COLUMNS,
-  type Experiment,
-  type ExperimentRow,
-  type ExperimentStatus,
-  experimentFromRow,
-} from './rows.js';
+import { EXPERIMENT_COLUMNS, type ExperimentRow, experimentFromRow } from './rows.js';
 import { fromDb, metricsFromJson, toDate } from './values.js';
-
-type Comparison = { lt?: number; lte?: number; gt?: number; gte?: number; eq?: number };
-
-export interface ExperimentQuery {
-  project?: string;
-  /** Has this tag. */
-  tag?: string;
-  /** Has every one of these tags. */
-  tags?: string[];
-  status?: ExperimentStatus | ExperimentStatus[];
-  /** Configuration values by dotted path: `{ 'optimizer.lr': 0.001 }`. */
-  config?: Record<string, string | number | boolean | null>;
-  startedAfter?: Date | number;
-  startedBefore?: Date | number;
-  /**
-   * A condition on a metric's summary: `{ name: 'val_loss', of: 'min', lt: 0.3 }`
-   * ("best val_loss below 0.3"). `of` is `min` (default), `max` or `last`.
-   */
-  metric?: { name: string; of?: 'min' | 'max' | 'last' } & Comparison;
-  /** `started` (default), `ended`, `name`, `duration`, or `metric:<name>` (by its min; `metric:<name>:max` for max). */
-  sortBy?: string;
-  order?: 'asc' | 'desc';
-  /** Default 100. */
-  limit?: number;
-  offset?: number;
-}
-
-export interface ExperimentPage {
-  experiments: Experiment[];
-  /** How many match, ignoring limit and offset. */
-  total: number;
-}
 
 const SUMMARY_COLUMN = { min: 'min_value', max: 'max_value', last: 'last_value' } as const;
 const OPERATORS = { lt: '<', lte: '<=', gt: '>', gte: '>=', eq: '=' } as const;
 
 function configPath(path: string): string {
-  if (!/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/.test(path)) {
-    throw new InvalidArgumentError(`config path ${JSON.stringify(path)} must be dotted names`, {
-      expected: 'e.g. "optimizer.lr"',
-    });
-  }
-  return `$.${path}`;
+  return `$.${configPathParts(path).join('.')}`;
 }
 
 const ms = (value: Date | number) => (value instanceof Date ? value.getTime() : value);
@@ -100,7 +70,7 @@ export function queryExperiments(db: Database.Database, query: ExperimentQuery =
     const conditions: string[] = [];
     const values: number[] = [];
     for (const [key, op] of Object.entries(OPERATORS)) {
-      const value = query.metric[key as keyof Comparison];
+      const value = query.metric[key as keyof MetricComparison];
       if (value === undefined) continue;
       conditions.push(` AND s.${column} ${op} ?`);
       values.push(value);
@@ -115,9 +85,7 @@ export function queryExperiments(db: Database.Database, query: ExperimentQuery =
   const { sql: orderSql, params: orderParams } = sortClause(query.sortBy ?? 'started', order);
   const limit = query.limit ?? 100;
   const offset = query.offset ?? 0;
-  if (!Number.isInteger(limit) || limit < 0 || !Number.isInteger(offset) || offset < 0) {
-    throw new InvalidArgumentError('limit and offset must be non-negative integers');
-  }
+  checkPage(limit, offset);
   const rows = db
     .prepare(`SELECT ${EXPERIMENT_COLUMNS} FROM experiments e ${whereSql} ${orderSql} LIMIT ? OFFSET ?`)
     .all(...params, ...orderParams, limit, offset) as ExperimentRow[];
@@ -147,32 +115,6 @@ function sortClause(sortBy: string, order: 'ASC' | 'DESC' | undefined): { sql: s
     });
   }
   return { sql: `ORDER BY ${column} ${order ?? (sortBy === 'name' ? 'ASC' : 'DESC')}, e.id`, params: [] };
-}
-
-export interface MetricPointRow {
-  step: number;
-  value: number;
-  timestamp: Date;
-}
-
-export interface MetricBucket {
-  /** First and last step in the bucket. */
-  fromStep: number;
-  toStep: number;
-  count: number;
-  min: number;
-  max: number;
-  /** The value at the bucket's last step. */
-  last: number;
-}
-
-export interface MetricSummary {
-  name: string;
-  count: number;
-  min: number | undefined;
-  max: number | undefined;
-  last: number | undefined;
-  lastStep: number | undefined;
 }
 
 /** The ids a series' points have (see the schema). */
@@ -285,26 +227,6 @@ export function metricSummaries(db: Database.Database, experimentId: number): Me
   }));
 }
 
-export interface TrackedCheckpoint {
-  experiment: { id: number; name: string; project: string };
-  id: string;
-  path: string;
-  format: string | undefined;
-  size: number | undefined;
-  sha256: string | undefined;
-  epoch: number | undefined;
-  step: number | undefined;
-  createdAt: Date;
-  isBest: boolean;
-  isLatest: boolean;
-  protected: boolean;
-  status: string;
-  tags: string[];
-  description: string | undefined;
-  metrics: Record<string, number>;
-  deletedAt: Date | undefined;
-}
-
 const CHECKPOINT_COLUMNS = `c.checkpoint_id, c.path, c.format, c.size, c.sha256, c.epoch, c.step, c.created_at,
   c.is_best, c.is_latest, c.protected, c.status, c.tags, c.description, c.deleted_at,
   e.id AS experiment_id, e.name AS experiment_name, e.project,
@@ -370,10 +292,7 @@ export function listCheckpoints(
 }
 
 /** The best `n` checkpoints by a metric across experiments (or within a project); deleted ones excluded. */
-export function bestCheckpoints(
-  db: Database.Database,
-  options: { metric: string; mode?: 'min' | 'max'; n?: number; project?: string },
-): TrackedCheckpoint[] {
+export function bestCheckpoints(db: Database.Database, options: BestCheckpointsQuery): TrackedCheckpoint[] {
   const direction = (options.mode ?? 'min') === 'min' ? 'ASC' : 'DESC';
   const n = options.n ?? 10;
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('n must be a positive integer');
@@ -386,23 +305,6 @@ export function bestCheckpoints(
     )
     .all(...[options.metric, ...(options.project === undefined ? [] : [options.project]), n]) as CheckpointRow[];
   return rows.map(checkpointFromRow);
-}
-
-export interface Statistics {
-  experiments: { total: number; byStatus: Record<string, number> };
-  /** Live checkpoints and their bytes, per experiment id. */
-  checkpoints: {
-    total: number;
-    bytes: number;
-    byExperiment: Array<{ id: number; name: string; count: number; bytes: number }>;
-  };
-  /** Of finished experiments, in milliseconds. */
-  durations: { count: number; mean: number | undefined; min: number | undefined; max: number | undefined };
-  metrics: {
-    series: number;
-    points: number;
-    byExperiment: Array<{ id: number; name: string; series: number; points: number }>;
-  };
 }
 
 export function statistics(db: Database.Database, options: { project?: string } = {}): Statistics {

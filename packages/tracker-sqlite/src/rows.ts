@@ -1,22 +1,8 @@
 /** Experiments as rows and as objects. */
+import type { Experiment, ExperimentStatus } from '@ckpt/core';
 import { toDate } from './values.js';
 
-export type ExperimentStatus = 'running' | 'completed' | 'failed' | 'interrupted';
-export const STATUSES: readonly ExperimentStatus[] = ['running', 'completed', 'failed', 'interrupted'];
-
-export interface Experiment {
-  id: number;
-  project: string;
-  name: string;
-  status: ExperimentStatus;
-  description: string | undefined;
-  config: Record<string, unknown>;
-  tags: string[];
-  host: string | undefined;
-  gitCommit: string | undefined;
-  startedAt: Date;
-  endedAt: Date | undefined;
-}
+export { type Experiment, type ExperimentStatus, STATUSES } from '@ckpt/core';
 
 export interface ExperimentRow {
   id: number;

@@ -2,29 +2,41 @@
  * The tracking database: experiments, parameters, tags, metric points
  * (buffered and written in batches) and checkpoint records.
  */
-import { execFileSync } from 'node:child_process';
-import { hostname } from 'node:os';
-import { type CheckpointRecord, CkptError, InvalidArgumentError, NotFoundError } from '@ckpt/core';
+import {
+  type CheckpointRecord,
+  ClosedError,
+  ConflictError,
+  checkName,
+  checkPoint,
+  checkStatus,
+  currentGitCommit,
+  currentHost,
+  type ExperimentExport,
+  type ExperimentInput,
+  type ExperimentPage,
+  type ExperimentQuery,
+  exportText,
+  type MetricBucket,
+  type MetricPointRow,
+  type MetricSummary,
+  NotFoundError,
+  type Statistics,
+  type TrackedCheckpoint,
+} from '@ckpt/core';
 import type Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import { MetricBuffer } from './buffer.js';
 import { type DatabaseOptions, openDatabase } from './database.js';
-import { collectExport, toCsvText, toJsonText } from './export.js';
+import { collectExport } from './export.js';
+import { importInto } from './import.js';
 import {
   bestCheckpoints,
-  type ExperimentPage,
-  type ExperimentQuery,
   listCheckpoints,
-  type MetricBucket,
-  type MetricPointRow,
-  type MetricSummary,
   metricBuckets,
   metricHistory,
   metricSummaries,
   queryExperiments,
-  type Statistics,
   statistics,
-  type TrackedCheckpoint,
 } from './queries.js';
 import {
   EXPERIMENT_COLUMNS,
@@ -32,24 +44,11 @@ import {
   type ExperimentRow,
   type ExperimentStatus,
   experimentFromRow,
-  STATUSES,
 } from './rows.js';
 import { toJson } from './values.js';
 
+export { ClosedError, type ExperimentInput } from '@ckpt/core';
 export type { Experiment, ExperimentStatus };
-
-export interface ExperimentInput {
-  name: string;
-  /** Default `'default'`. */
-  project?: string;
-  tags?: string[];
-  config?: Record<string, unknown>;
-  description?: string;
-  /** Default: `git rev-parse HEAD` in the working folder, when it is a repository. */
-  gitCommit?: string;
-  /** Default: this machine's name. */
-  host?: string;
-}
 
 export interface TrackingStoreOptions extends DatabaseOptions {
   /** Flush buffered metric points once this many are waiting (default 10 000). */
@@ -58,33 +57,6 @@ export interface TrackingStoreOptions extends DatabaseOptions {
   flushIntervalMs?: number;
   /** The metadata cache in front of experiment lookups (default 1000 entries, 5 s). */
   cache?: { max?: number; ttlMs?: number };
-}
-
-/** Using a tracker or store after `close()`. */
-export class ClosedError extends CkptError {
-  override name = 'ClosedError';
-  constructor(what: string) {
-    super('CKPT_CLOSED', `${what} is closed`);
-  }
-}
-
-function currentGitCommit(): string | undefined {
-  try {
-    const out = execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 });
-    const commit = out.toString().trim();
-    return /^[0-9a-f]{40,64}$/.test(commit) ? commit : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const NON_BLANK = /\S/;
-
-function checkName(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new InvalidArgumentError(`${what} must be a non-empty string`, { found: String(value) });
-  }
-  return value;
 }
 
 export class TrackingStore {
@@ -153,7 +125,7 @@ export class TrackingStore {
             .run(
               toJson(config),
               input.description ?? null,
-              input.host ?? hostname(),
+              input.host ?? currentHost(),
               input.gitCommit ?? currentGitCommit() ?? null,
               existing.id,
             );
@@ -170,7 +142,7 @@ export class TrackingStore {
                 name,
                 input.description ?? null,
                 toJson(input.config ?? {}),
-                input.host ?? hostname(),
+                input.host ?? currentHost(),
                 input.gitCommit ?? currentGitCommit() ?? null,
                 now,
               ).lastInsertRowid,
@@ -221,11 +193,7 @@ export class TrackingStore {
   /** Sets the experiment's status and end time (now, unless it is `running`). */
   endExperiment(id: number, status: ExperimentStatus = 'completed'): Experiment {
     this.#assertOpen();
-    if (!STATUSES.includes(status)) {
-      throw new InvalidArgumentError(`unknown experiment status ${JSON.stringify(status)}`, {
-        expected: STATUSES.join(', '),
-      });
-    }
+    checkStatus(status);
     this.flush();
     const changed = this.#db
       .prepare('UPDATE experiments SET status = ?, ended_at = ? WHERE id = ?')
@@ -277,7 +245,9 @@ export class TrackingStore {
       key: string;
       value: string;
     }>;
-    return Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value)]));
+    const params: Record<string, unknown> = Object.create(null);
+    for (const r of rows) params[r.key] = JSON.parse(r.value);
+    return params;
   }
 
   // ---------------------------------------------------------------- metrics
@@ -285,16 +255,7 @@ export class TrackingStore {
   /** Queues a metric point; it is written with the next batch. */
   logMetric(id: number, name: string, value: number, step?: number, timestamp?: number | Date): void {
     this.#assertOpen();
-    // The hot path: checks that allocate nothing.
-    if (typeof name !== 'string' || !NON_BLANK.test(name)) checkName(name, 'metric name');
-    if (typeof value !== 'number') {
-      throw new InvalidArgumentError(`metric ${JSON.stringify(name)} must be a number`, { found: typeof value });
-    }
-    if (step !== undefined && (!Number.isInteger(step) || step < 0)) {
-      throw new InvalidArgumentError(`the step of metric ${JSON.stringify(name)} must be a non-negative integer`, {
-        found: String(step),
-      });
-    }
+    checkPoint(name, value, step);
     this.#buffer.push(
       id,
       name,
@@ -433,13 +394,23 @@ export class TrackingStore {
     return statistics(this.#db, options);
   }
 
-  /** An experiment with its params, metric points and checkpoints, as JSON or CSV text. */
-  export(id: number, format: 'json' | 'csv' = 'json'): string {
+  /** An experiment with its params, metric points and checkpoints. */
+  exportExperiment(id: number): ExperimentExport {
     this.flush();
-    const data = collectExport(this.#db, this.getExperiment(id), this.params(id));
-    if (format === 'json') return toJsonText(data);
-    if (format === 'csv') return toCsvText(data);
-    throw new InvalidArgumentError(`unknown export format ${JSON.stringify(format)}`, { expected: 'json or csv' });
+    return collectExport(this.#db, this.getExperiment(id), this.params(id));
+  }
+
+  /** The same as JSON or CSV text. */
+  export(id: number, format: 'json' | 'csv' = 'json'): string {
+    return exportText(this.exportExperiment(id), format);
+  }
+
+  /** Writes a whole experiment exported from another database, in one transaction (see TrackingDatabase). */
+  importExperiment(data: ExperimentExport): Experiment {
+    this.#assertOpen();
+    this.flush();
+    const id = this.#db.transaction(() => importInto(this.#db, data)).immediate();
+    return this.getExperiment(id);
   }
 
   /** Writes what is buffered and closes the database. Idempotent. */

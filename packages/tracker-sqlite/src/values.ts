@@ -10,19 +10,4 @@ export function toDate(ms: number | null | undefined): Date | undefined {
   return ms === null || ms === undefined ? undefined : new Date(ms);
 }
 
-/** JSON text of metrics or a config with NaN and infinities kept as "NaN", "Infinity", "-Infinity". */
-export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
-}
-
-/** Metrics from JSON written by `toJson` or by SQLite (where NaN is null). */
-export function metricsFromJson(text: string | null): Record<string, number> {
-  if (!text) return {};
-  const out: Record<string, number> = {};
-  for (const [name, value] of Object.entries(JSON.parse(text) as Record<string, unknown>)) {
-    if (typeof value === 'number') out[name] = value;
-    else if (value === null || value === 'NaN') out[name] = Number.NaN;
-    else if (value === 'Infinity' || value === '-Infinity') out[name] = Number(value);
-  }
-  return out;
-}
+export { metricsFromJson, toJson } from '@ckpt/core';
