@@ -1,0 +1,147 @@
+/** @ckpt/tracker-sql's driver over node-postgres: a pool, `?` placeholders, bulk inserts through `unnest`. */
+import type { ColumnBatch, Dialect, SqlDriver, SqlSession, SqlValue } from '@ckpt/tracker-sql';
+import pg from 'pg';
+import { classify } from './errors.js';
+
+export interface PostgresOptions {
+  /** Connections in the pool (default 4). */
+  poolSize?: number;
+  /** Give up connecting after this long (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+/** bigint and numeric as JavaScript numbers: ids, counts and steps stay below 2^53. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return Number;
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+/** Column types for `unnest`, per table the engine bulk-inserts into. */
+const COLUMN_TYPES: Record<string, Record<string, string>> = {
+  metric_points: { series_id: 'bigint', seq: 'bigint', step: 'bigint', value: 'float8', logged_at: 'bigint' },
+};
+
+/** Rows per INSERT … SELECT FROM unnest(…): one statement, five array parameters. */
+const ROWS_PER_STATEMENT = 50_000;
+
+/** `?` → `$1`, `$2`, … (the engine's SQL has no `?` inside strings). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+const dialect: Dialect = {
+  insertIgnore: (table, columns) =>
+    `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
+  upsert: (table, columns, key, update) =>
+    `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
+     ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${update.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`,
+  configEquals: (column, path, value) => ({
+    sql: `${column} #> ?::text[] = ?::jsonb`,
+    params: [`{${path.join(',')}}`, JSON.stringify(value)],
+  }),
+  configIsNull: (column, path) => ({
+    sql: `${column} #> ?::text[] IS NULL OR ${column} #> ?::text[] = 'null'::jsonb`,
+    params: [`{${path.join(',')}}`, `{${path.join(',')}}`],
+  }),
+  intDiv: (a, b) => `((${a}) / (${b}))`,
+  encodeDouble: (value) => (Number.isNaN(value) ? null : value),
+  decodeDouble: (value) => (value === null || value === undefined ? Number.NaN : Number(value)),
+};
+
+function sessionOf(client: pg.PoolClient): SqlSession {
+  return {
+    async rows<T>(sql: string, params: readonly SqlValue[] = []) {
+      return (await client.query(numbered(sql), params as SqlValue[])).rows as T[];
+    },
+    async run(sql, params = []) {
+      return (await client.query(numbered(sql), params as SqlValue[])).rowCount ?? 0;
+    },
+    async insertId(sql, params) {
+      const result = await client.query(`${numbered(sql)} RETURNING id`, params as SqlValue[]);
+      return Number(result.rows[0]?.id);
+    },
+    async insertRows(table: string, columns: readonly string[], batch: ColumnBatch) {
+      const types = COLUMN_TYPES[table];
+      if (!types) throw new TypeError(`no column types for bulk inserts into ${table}`);
+      const casts = columns.map((c, i) => `$${i + 1}::${types[c]}[]`).join(', ');
+      const sql = `INSERT INTO ${table} (${columns.join(', ')}) SELECT * FROM unnest(${casts})`;
+      for (let start = 0; start < batch.length; start += ROWS_PER_STATEMENT) {
+        const end = Math.min(batch.length, start + ROWS_PER_STATEMENT);
+        await client.query(
+          sql,
+          batch.values.map((column) => Array.prototype.slice.call(column, start, end)),
+        );
+      }
+    },
+  };
+}
+
+export class PostgresDriver implements SqlDriver {
+  readonly kind = 'postgres';
+  readonly dialect = dialect;
+  readonly location: string;
+  readonly #pool: pg.Pool;
+
+  constructor(url: string, location: string, options: PostgresOptions = {}) {
+    this.location = location;
+    this.#pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 4,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      types,
+    });
+    // An idle connection the server drops must not crash the process: the next checkout gets a new one.
+    this.#pool.on('error', () => undefined);
+  }
+
+  async #with<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      return await work(client);
+    } catch (error) {
+      // A connection that failed mid-way is thrown away, not returned to the pool.
+      if (classify(error, this.location).retry) broken = error as Error;
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  transaction<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
+    return this.#with(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const result = await work(sessionOf(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  session<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
+    return this.#with((client) => work(sessionOf(client)));
+  }
+
+  withLock<T>(name: string, work: (session: SqlSession) => Promise<T>): Promise<T> {
+    // DDL is transactional here: the migrations and the lock end together.
+    return this.transaction(async (s) => {
+      await s.rows('SELECT pg_advisory_xact_lock(hashtext(?))', [name]);
+      return work(s);
+    });
+  }
+
+  classify(error: unknown): { error: Error; retry: boolean } {
+    return classify(error, this.location);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
