@@ -169,7 +169,10 @@ export class BatchWriter {
 
   #remember(experimentId: number, name: string, id: number): void {
     let names = this.#seriesIds.get(experimentId);
-    if (!names) this.#seriesIds.set(experimentId, (names = new Map()));
+    if (!names) {
+      names = new Map();
+      this.#seriesIds.set(experimentId, names);
+    }
     names.set(name, id);
   }
 
@@ -216,7 +219,10 @@ export class BatchWriter {
         continue;
       }
       let group = groups.get(id);
-      if (!group) groups.set(id, (group = []));
+      if (!group) {
+        group = [];
+        groups.set(id, group);
+      }
       group.push(i);
     }
     if (groups.size === 0) return;

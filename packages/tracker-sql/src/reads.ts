@@ -253,7 +253,10 @@ async function checkpointsWhere(
     for (const v of values) {
       const id = num(v.checkpoint_row);
       let m = metrics.get(id);
-      if (!m) metrics.set(id, (m = Object.create(null) as Record<string, number>));
+      if (!m) {
+        m = Object.create(null) as Record<string, number>;
+        metrics.set(id, m);
+      }
       m[v.name] = driver.dialect.decodeDouble(v.value);
     }
   }
