@@ -1,5 +1,7 @@
 /**
  * @ckpt/testkit: conformance suites that ckpt's own plugins and third-party
- * plugins run to prove they honour ckpt's contracts.
+ * plugins run to prove they honour ckpt's contracts. Private database servers
+ * to run tracker suites against are in `@ckpt/testkit/servers`.
  */
 export { describeStorageBackend, type StorageSuiteOptions } from './storage-suite.js';
+export { checkpointRecord, describeTracker, type TrackerSuiteOptions } from './tracker-suite.js';

@@ -69,12 +69,12 @@ export class SqlTracking implements TrackingDatabase {
   }
 
   /** A write in one transaction, retried on a lost connection (every write here is safe to repeat). */
-  #write<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
+  async #write<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
     this.#assertOpen();
     return withRetries(this.driver, this.#options, () => this.driver.transaction(work));
   }
 
-  #read<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
+  async #read<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
     this.#assertOpen();
     return withRetries(this.driver, this.#options, () => this.driver.session(work));
   }

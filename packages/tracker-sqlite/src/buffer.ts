@@ -92,7 +92,7 @@ export class MetricBuffer {
   /** experiment id -> metric name -> series id. */
   readonly #seriesIds = new Map<number, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
-  readonly #write: (points: Columns) => void;
+  readonly #write: (points: Columns) => Set<number>;
   readonly #statements;
 
   constructor(
@@ -119,6 +119,7 @@ export class MetricBuffer {
     };
     this.#points = new Columns(options.maxBuffered);
     const transaction = db.transaction((points: Columns) => this.#writeBatch(points));
+    // Returns the ids of experiments that do not exist: their points are dropped, and reported.
     this.#write = (points) => transaction.immediate(points);
   }
 
@@ -152,9 +153,12 @@ export class MetricBuffer {
     this.#points = this.#spare ?? new Columns(this.options.maxBuffered);
     this.#spare = undefined;
     try {
-      this.#write(points);
+      const missing = this.#write(points);
       points.length = 0;
       this.#spare = points;
+      if (missing.size > 0) {
+        throw new NotFoundError(`no experiment with id ${[...missing].join(', ')}: its metric points were dropped`);
+      }
     } catch (error) {
       points.append(this.#points); // nothing is lost; retried next time
       this.#points = points;
@@ -173,7 +177,7 @@ export class MetricBuffer {
     this.#timer = undefined;
   }
 
-  #seriesId(experimentId: number, name: string): number {
+  #seriesId(experimentId: number, name: string): number | undefined {
     let names = this.#seriesIds.get(experimentId);
     if (!names) {
       names = new Map();
@@ -181,9 +185,7 @@ export class MetricBuffer {
     }
     let id = names.get(name);
     if (id === undefined) {
-      if (!this.#statements.experimentExists.get(experimentId)) {
-        throw new NotFoundError(`no experiment with id ${experimentId} to log ${name} into`);
-      }
+      if (!this.#statements.experimentExists.get(experimentId)) return undefined;
       this.#statements.insertSeries.run(experimentId, name);
       id = (this.#statements.series.get(experimentId, name) as { id: number }).id;
       if (id >= MAX_SERIES) {
@@ -195,22 +197,27 @@ export class MetricBuffer {
   }
 
   /** The batch's points grouped by series, in arrival order within each. */
-  #groupBySeries(points: Columns): Map<number, number[]> {
+  #groupBySeries(points: Columns, missing: Set<number>): Map<number, number[]> {
     const groups = new Map<number, number[]>();
     let lastExperiment = -1;
     let lastName = '';
-    let group: number[] = [];
+    let group: number[] | undefined = [];
     for (let i = 0; i < points.length; i++) {
       const experimentId = points.experimentIds[i] as number;
       const name = points.names[i] as string;
       if (experimentId !== lastExperiment || name !== lastName) {
         const id = this.#seriesId(experimentId, name);
-        group = groups.get(id) ?? [];
-        groups.set(id, group);
+        if (id === undefined) {
+          missing.add(experimentId);
+          group = undefined;
+        } else {
+          group = groups.get(id) ?? [];
+          groups.set(id, group);
+        }
         lastExperiment = experimentId;
         lastName = name;
       }
-      group.push(i);
+      group?.push(i);
     }
     return groups;
   }
@@ -219,11 +226,12 @@ export class MetricBuffer {
    * Inside one transaction: rows series by series, each appended at the
    * end of its series' range of the table, then each series' summary.
    */
-  #writeBatch(points: Columns): void {
+  #writeBatch(points: Columns): Set<number> {
     const width = 4 * ROWS_PER_INSERT;
     const params: Array<number | null> = new Array(width);
     let filled = 0;
-    for (const [id, indexes] of this.#groupBySeries(points)) {
+    const missing = new Set<number>();
+    for (const [id, indexes] of this.#groupBySeries(points, missing)) {
       const position = this.#statements.position.get(id) as { count: number; last_step: number | null };
       if (position.count + indexes.length >= SERIES_SPAN) {
         throw new TrackerError(`metric series ${id} holds ${position.count} points, the most it can`);
@@ -266,5 +274,6 @@ export class MetricBuffer {
       });
     }
     for (let k = 0; k < filled; k += 4) this.#statements.insertOne.run(params.slice(k, k + 4));
+    return missing;
   }
 }
