@@ -29,6 +29,10 @@ export const RULES = {
   'storage-safetensors': PLUGIN,
   'storage-pytorch': PLUGIN,
   'tracker-sqlite': PLUGIN,
+  // The engine the server trackers share, and the trackers over it.
+  'tracker-sql': PLUGIN,
+  'tracker-postgres': [...PLUGIN, '@ckpt/tracker-sql'],
+  'tracker-mysql': [...PLUGIN, '@ckpt/tracker-sql'],
   'resolver-b2': PLUGIN,
   // The web interface is an application over the plugins, as the cli is; the cli loads it.
   ui: ['@ckpt/core', '@ckpt/native', '@ckpt/storage-safetensors', '@ckpt/storage-pytorch', '@ckpt/tracker-sqlite'],

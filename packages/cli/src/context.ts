@@ -8,12 +8,13 @@ import {
   loadCredentials,
   managerOptions,
   NotFoundError,
+  openTrackingDatabase,
   StorageRegistry,
+  type TrackingDatabase,
 } from '@ckpt/core';
 import type { Resolver } from '@ckpt/resolver-b2';
 import { pytorch } from '@ckpt/storage-pytorch';
 import { safetensors } from '@ckpt/storage-safetensors';
-import type { TrackingStore } from '@ckpt/tracker-sqlite';
 import type { CliConfig } from './config.js';
 import type { Output } from './output.js';
 
@@ -84,17 +85,13 @@ export class Context {
     );
   }
 
-  /** The tracking database, which must exist (commands that read never create one). Loaded on first use: the CLI starts faster. */
-  async store(): Promise<TrackingStore> {
-    const path = this.config.tracker.database;
-    if (!existsSync(path)) {
-      throw new NotFoundError(`no tracking database at ${path}`, {
-        path,
-        expected: 'a database written by @ckpt/tracker-sqlite: pass --database, or set tracker.database',
-      });
-    }
-    const { TrackingStore } = await import('@ckpt/tracker-sqlite');
-    return TrackingStore.open(path);
+  /**
+   * The tracking database (a SQLite file, or a postgres:// or mysql:// URL),
+   * through the tracker package that opens it, loaded on first use. Commands
+   * that only read never create one.
+   */
+  tracking(options: { readonly?: boolean } = { readonly: true }): Promise<TrackingDatabase> {
+    return openTrackingDatabase(this.config.tracker.database, options);
   }
 
   /** The resolver (with the AWS SDK, loaded only by the commands that need it). */

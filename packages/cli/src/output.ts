@@ -3,6 +3,7 @@
  * text with colour only on a terminal (NO_COLOR and FORCE_COLOR honoured),
  * and progress bars on stderr only on a terminal.
  */
+import { maskCredentials } from '@ckpt/core';
 import { SingleBar } from 'cli-progress';
 import pc from 'picocolors';
 
@@ -50,17 +51,18 @@ export class Output {
     else human();
   }
 
+  // Warnings and errors may quote a database URL from a driver's message: its password is masked here.
   warn(text: string): void {
-    this.#stderr.write(`${this.c.yellow('warning:')} ${text}\n`);
+    this.#stderr.write(`${this.c.yellow('warning:')} ${maskCredentials(text)}\n`);
   }
 
   /** An error as one JSON line on stderr, for `--json` callers. */
   errorJson(value: unknown): void {
-    this.#stderr.write(`${JSON.stringify(value)}\n`);
+    this.#stderr.write(`${maskCredentials(JSON.stringify(value))}\n`);
   }
 
   error(text: string): void {
-    this.#stderr.write(`${this.c.red('error:')} ${text}\n`);
+    this.#stderr.write(`${this.c.red('error:')} ${maskCredentials(text)}\n`);
   }
 
   /** Aligned columns; numbers (right-aligned) are detected per column. */

@@ -14,6 +14,7 @@ const files = () => import('./commands/files.js');
 const hashing = () => import('./commands/hash.js');
 const checkpoints = () => import('./commands/checkpoints.js');
 const tracker = () => import('./commands/tracker.js');
+const db = () => import('./commands/db.js');
 const resolver = () => import('./commands/resolver.js');
 const demo = () => import('./commands/demo.js');
 const ui = () => import('./commands/ui.js');
@@ -66,7 +67,10 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .option('--no-color', 'no colour, even on a terminal (NO_COLOR is honoured too)')
     .option('-d, --dir <folder>', 'the checkpoint root folder (env CKPT_DIR; default ./checkpoints)')
     .option('-e, --experiment <name>', 'the experiment under the root folder (env CKPT_EXPERIMENT)')
-    .option('--database <file>', 'the tracking database (env CKPT_DATABASE; default ./ckpt.db)')
+    .option(
+      '--database <file|url>',
+      'the tracking database: a SQLite file, postgres://user@host/db or mysql://user@host/db (env CKPT_DATABASE; default ./ckpt.db)',
+    )
     .option('--offline', 'never touch the network (resolver commands)')
     .showHelpAfterError('(run ckpt --help for usage)')
     .exitOverride()
@@ -242,6 +246,20 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
     .description('statistics of the tracking database')
     .option('--project <name>', 'only this project')
     .action(action(async (ctx, opts: { project?: string }) => (await tracker()).statsCommand(ctx, opts)));
+
+  const database = program
+    .command('db')
+    .description('the tracking database itself: what it holds, copying it to another');
+  database
+    .command('info')
+    .description('the tracking database (--database): kind, schema version, what it holds')
+    .action(action(async (ctx) => (await db()).infoCommand(ctx)));
+  database
+    .command('copy <from> <to>')
+    .description(
+      'copy every experiment from one tracking database to another (e.g. ckpt.db to postgres://…); run again to resume',
+    )
+    .action(action(async (ctx, from: string, to: string) => (await db()).copyCommand(ctx, from, to)));
 
   // -------------------------------------------------------------- resolver
   program

@@ -4,7 +4,7 @@
  * TrackingDatabase (the engine is @ckpt/tracker-sql).
  */
 import { CkptError, type ConnectTracking, DatabaseError, parseDatabaseLocation } from '@ckpt/core';
-import { migrate, SqlTracking, type SqlTrackingOptions } from '@ckpt/tracker-sql';
+import { migrate, SqlTracking, type SqlTrackingOptions, schemaVersion } from '@ckpt/tracker-sql';
 import { PostgresDriver, type PostgresOptions } from './driver.js';
 import { MIGRATIONS } from './schema.js';
 
@@ -23,7 +23,10 @@ export const connect: ConnectTracking<PostgresTrackingOptions> = async (url, opt
   }
   const driver = new PostgresDriver(location.target, location.display, options);
   try {
-    const upgradedFrom = await migrate(driver, MIGRATIONS, '@ckpt/tracker-postgres').catch((error) => {
+    const opening = options.readonly
+      ? schemaVersion(driver, MIGRATIONS, '@ckpt/tracker-postgres')
+      : migrate(driver, MIGRATIONS, '@ckpt/tracker-postgres');
+    const upgradedFrom = await opening.catch((error) => {
       throw error instanceof CkptError ? error : driver.classify(error).error;
     });
     return new SqlTracking(driver, upgradedFrom, options);

@@ -7,6 +7,6 @@
 export type { BatchOptions } from './batches.js';
 export { SqlTracking, type SqlTrackingOptions } from './database.js';
 export type { ColumnBatch, Dialect, SqlDriver, SqlSession, SqlValue } from './driver.js';
-export { type Migration, migrate } from './migrate.js';
+export { type Migration, migrate, schemaVersion } from './migrate.js';
 export { type RetryOptions, withRetries } from './retry.js';
 export { MAX_NAME } from './rows.js';

@@ -45,3 +45,29 @@ export async function migrate(
     return version;
   });
 }
+
+/** For read-only use: the database's version, which must be the last one (nothing is changed). */
+export async function schemaVersion(
+  driver: SqlDriver,
+  migrations: readonly Migration[],
+  packageName: string,
+): Promise<number> {
+  const latest = migrations.length;
+  const version = await driver.session(async (s) => {
+    try {
+      return await currentVersion(s);
+    } catch (error) {
+      if (driver.classify(error).retry) throw error;
+      return 0; // no ckpt_schema table
+    }
+  });
+  if (version !== latest) {
+    throw new UnsupportedError(
+      version === 0
+        ? `${driver.location} holds no ckpt tracking tables yet: open it once for writing (a run, or ckpt db copy)`
+        : `${driver.location} has schema version ${version}, and this ${packageName} reads version ${latest}: ${version < latest ? 'open it once for writing to upgrade it' : 'upgrade the package'}`,
+      { path: driver.location, expected: `version ${latest}`, found: `version ${version}` },
+    );
+  }
+  return version;
+}

@@ -13,6 +13,7 @@ import {
   CkptError,
   ConflictError,
   InvalidArgumentError,
+  maskCredentials,
   NotFoundError,
   readablePath,
   type Settings,
@@ -398,7 +399,16 @@ export function buildApp(options: AppOptions): Hono {
   app.get('/settings', (c) =>
     render(c, { title: 'Settings', current: 'settings' }, settingsPage(ws.settings, configPath)),
   );
-  app.get('/api/settings', (c) => c.json({ path: configPath, settings: ws.settings }));
+  app.get('/api/settings', (c) =>
+    c.json({
+      path: configPath,
+      // A database URL's password stays on the server.
+      settings: {
+        ...ws.settings,
+        tracker: { ...ws.settings.tracker, database: maskCredentials(ws.settings.tracker.database) },
+      },
+    }),
+  );
   app.post('/settings', async (c) => {
     try {
       await saveSettings(configPath, settingsFromForm(await formOf(c)));

@@ -7,6 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseDatabaseLocation } from '@ckpt/core';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { INDEX_FILE, type Workspace } from './workspace.js';
@@ -27,8 +28,9 @@ function identity(paths: string[]): string {
 
 /** The files a page about `experiment` (or about every experiment) depends on. */
 export function watchedFiles(ws: Workspace, experiment: string | undefined): string[] {
-  const db = ws.settings.tracker.database;
-  const files = [db, `${db}-wal`];
+  // A SQLite database changes with its files; a server database is not watched (pages show it as of their load).
+  const location = parseDatabaseLocation(ws.settings.tracker.database);
+  const files = location.kind === 'sqlite' ? [location.target, `${location.target}-wal`] : [];
   if (experiment && ws.has(experiment)) {
     const folder = join(ws.root, experiment);
     files.push(join(folder, INDEX_FILE), join(folder, `${INDEX_FILE}.journal`));

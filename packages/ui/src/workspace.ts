@@ -12,12 +12,14 @@ import {
   type CheckpointManagerOptions,
   managerOptions,
   NotFoundError,
+  openTrackingDatabase,
+  parseDatabaseLocation,
   type Settings,
   StorageRegistry,
+  type TrackingDatabase,
 } from '@ckpt/core';
 import { pytorch } from '@ckpt/storage-pytorch';
 import { safetensors } from '@ckpt/storage-safetensors';
-import type { TrackingStore } from '@ckpt/tracker-sqlite';
 
 export const INDEX_FILE = 'checkpoint_metadata.json';
 
@@ -29,7 +31,7 @@ export function isExperimentName(name: string): boolean {
 export class Workspace {
   readonly registry = new StorageRegistry([safetensors, pytorch]);
   readonly warnings: string[] = [];
-  #store: TrackingStore | undefined;
+  #store: Promise<TrackingDatabase> | undefined;
   /** Read-only managers kept open: opening reconciles the whole folder, reading the index is a stat. */
   readonly #readers = new Map<string, Promise<CheckpointManager>>();
 
@@ -131,20 +133,26 @@ export class Workspace {
   }
 
   /** The tracking database, read-only, or undefined when there is none yet. */
-  async store(): Promise<TrackingStore | undefined> {
+  async store(): Promise<TrackingDatabase | undefined> {
     if (this.#store) return this.#store;
-    const path = this.settings.tracker.database;
-    if (!existsSync(path)) return undefined;
-    const { TrackingStore } = await import('@ckpt/tracker-sqlite');
-    this.#store = TrackingStore.open(path, { readonly: true, cache: { ttlMs: 500 } });
-    return this.#store;
+    const location = parseDatabaseLocation(this.settings.tracker.database);
+    if (location.kind === 'sqlite' && !existsSync(location.target)) return undefined;
+    const opening = openTrackingDatabase(this.settings.tracker.database, {
+      readonly: true,
+      connect: { cache: { ttlMs: 500 } },
+    });
+    this.#store = opening;
+    opening.catch(() => {
+      if (this.#store === opening) this.#store = undefined; // try again on the next request
+    });
+    return opening;
   }
 
   /** The tracker's id of an experiment named like its folder: in the configured project, else in `default`. */
-  trackedId(store: TrackingStore, name: string): number | undefined {
+  async trackedId(store: TrackingDatabase, name: string): Promise<number | undefined> {
     for (const project of new Set([this.settings.tracker.project, 'default'])) {
       try {
-        return store.getExperiment(name, project).id;
+        return (await store.getExperiment(name, project)).id;
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
       }
@@ -153,8 +161,9 @@ export class Workspace {
   }
 
   async close(): Promise<void> {
-    this.#store?.close();
+    const store = this.#store;
     this.#store = undefined;
+    await store?.then((opened) => opened.close()).catch(() => undefined);
     const readers = [...this.#readers.values()];
     this.#readers.clear();
     await Promise.all(readers.map((opening) => opening.then((m) => m.close()).catch(() => undefined)));

@@ -1,16 +1,15 @@
 /** Commands over the tracking database: experiments, metrics (with a terminal plot), statistics. */
-import { InvalidArgumentError } from '@ckpt/core';
-import type { ExperimentQuery, TrackingStore } from '@ckpt/tracker-sqlite';
+import { type ExperimentQuery, InvalidArgumentError, type TrackingDatabase } from '@ckpt/core';
 import asciichart from 'asciichart';
 import type { Context } from '../context.js';
 import { formatBytes, formatMetric } from '../output.js';
 
-async function withStore<T>(ctx: Context, work: (store: TrackingStore) => T): Promise<T> {
-  const store = await ctx.store();
+async function withStore<T>(ctx: Context, work: (store: TrackingDatabase) => Promise<T>): Promise<T> {
+  const store = await ctx.tracking();
   try {
-    return work(store);
+    return await work(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -35,7 +34,7 @@ function metricCondition(text: string): NonNullable<ExperimentQuery['metric']> {
 }
 
 export async function experimentsCommand(ctx: Context, options: ExperimentsOptions): Promise<void> {
-  await withStore(ctx, (store) => {
+  await withStore(ctx, async (store) => {
     const query: ExperimentQuery = {
       ...(options.project ? { project: options.project } : {}),
       ...(options.tag ? { tag: options.tag } : {}),
@@ -45,7 +44,7 @@ export async function experimentsCommand(ctx: Context, options: ExperimentsOptio
       ...(options.desc ? { order: 'desc' as const } : {}),
       ...(options.limit ? { limit: Number(options.limit) } : {}),
     };
-    const page = store.experiments(query);
+    const page = await store.experiments(query);
     ctx.out.result(page, () => {
       if (page.experiments.length === 0) {
         ctx.out.line('no experiments match');
@@ -70,7 +69,7 @@ export async function experimentsCommand(ctx: Context, options: ExperimentsOptio
   });
 }
 
-function experimentOf(store: TrackingStore, ref: string, project: string) {
+function experimentOf(store: TrackingDatabase, ref: string, project: string) {
   return /^\d+$/.test(ref) ? store.getExperiment(Number(ref)) : store.getExperiment(ref, project);
 }
 
@@ -79,9 +78,9 @@ export async function metricsCommand(
   experiment: string,
   options: { project?: string; metric?: string[]; plot?: boolean; width?: string; height?: string },
 ): Promise<void> {
-  await withStore(ctx, (store) => {
-    const found = experimentOf(store, experiment, options.project ?? ctx.config.tracker.project);
-    const summaries = store.metrics(found.id);
+  await withStore(ctx, async (store) => {
+    const found = await experimentOf(store, experiment, options.project ?? ctx.config.tracker.project);
+    const summaries = await store.metrics(found.id);
     const wanted = options.metric && options.metric.length > 0 ? options.metric : summaries.map((m) => m.name);
     const unknown = wanted.filter((name) => !summaries.some((m) => m.name === name));
     if (unknown.length > 0) {
@@ -91,7 +90,11 @@ export async function metricsCommand(
     }
     const width = Number(options.width ?? 60);
     const series = options.plot
-      ? Object.fromEntries(wanted.map((name) => [name, store.metricBuckets(found.id, name, width)]))
+      ? Object.fromEntries(
+          await Promise.all(
+            wanted.map(async (name) => [name, await store.metricBuckets(found.id, name, width)] as const),
+          ),
+        )
       : undefined;
     const chosen = summaries.filter((m) => wanted.includes(m.name));
     ctx.out.result({ experiment: found, metrics: chosen, ...(series ? { series } : {}) }, () => {
@@ -124,8 +127,8 @@ export async function metricsCommand(
 }
 
 export async function statsCommand(ctx: Context, options: { project?: string }): Promise<void> {
-  await withStore(ctx, (store) => {
-    const stats = store.statistics(options.project ? { project: options.project } : {});
+  await withStore(ctx, async (store) => {
+    const stats = await store.statistics(options.project ? { project: options.project } : {});
     ctx.out.result(stats, () => {
       const byStatus = Object.entries(stats.experiments.byStatus)
         .map(([status, n]) => `${n} ${status}`)

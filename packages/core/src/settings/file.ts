@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { FormatError, InvalidArgumentError } from '../errors.js';
-import { absolutePath } from './paths.js';
+import { settingValue } from './paths.js';
 import { SETTINGS, type SettingKey, type SettingRow } from './table.js';
 
 /** Values by setting, from one source. */
@@ -57,7 +57,7 @@ export function checkValue(row: SettingRow, value: unknown, where: string, path?
     }
     return value;
   }
-  const want = type === 'path' ? 'string' : type;
+  const want = type === 'path' || type === 'database' ? 'string' : type;
   if (typeof value !== want) {
     throw new FormatError(`${where}: \`${row.key}\` must be a ${want}`, {
       ...(path ? { path } : {}),
@@ -86,7 +86,7 @@ function settingsOf(value: unknown, prefix: string, file: string): Layer {
       const row = ROWS.get(full);
       if (row) {
         const checked = checkValue(row, child, file, file);
-        layer.set(row.key as SettingKey, row.type === 'path' ? absolutePath(base, checked as string) : checked);
+        layer.set(row.key as SettingKey, settingValue(row.type, base, checked));
         continue;
       }
       const below = SETTINGS.filter((r) => r.key.startsWith(`${full}.`));
@@ -138,7 +138,7 @@ export function readResolverFile(path: string): Layer {
     if (node === undefined || node === null) continue;
     const row = ROWS.get(key) as SettingRow;
     const checked = checkValue(row, node, path, path);
-    layer.set(key, row.type === 'path' ? absolutePath(dirname(path), checked as string) : checked);
+    layer.set(key, settingValue(row.type, dirname(path), checked));
   }
   return layer;
 }

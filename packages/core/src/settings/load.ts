@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FormatError, InvalidArgumentError } from '../errors.js';
 import { type Layer, readResolverFile, readSettingsFile } from './file.js';
-import { absolutePath } from './paths.js';
+import { settingValue } from './paths.js';
 import { SETTINGS, type SettingKey, type SettingRow } from './table.js';
 
 export const CONFIG_NAMES = ['ckpt.config.yaml', 'ckpt.config.yml', 'ckpt.config.json'];
@@ -104,7 +104,7 @@ function fromVariable(
       expected: `one of ${row.type.join(', ')}`,
     });
   }
-  return row.type === 'path' ? absolutePath(cwd, text) : text;
+  return settingValue(row.type, cwd, text) as string;
 }
 
 function findConfigFile(options: LoadSettingsOptions, env: Record<string, string | undefined>, cwd: string) {
@@ -135,7 +135,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     const key = row.key as SettingKey;
     let value: string | boolean | number | undefined = row.default;
     let origin = 'default';
-    if (row.type === 'path' && typeof value === 'string') value = absolutePath(cwd, value);
+    value = settingValue(row.type, cwd, value);
     for (const [file, layer] of files) {
       if (layer.has(key)) [value, origin] = [layer.get(key), `file ${file}`];
     }
@@ -143,7 +143,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     if (variable) [value, origin] = [fromVariable(row, variable, env[variable], cwd), `env ${variable}`];
     const flag = options.flags?.[key];
     if (flag !== undefined) {
-      const checked = row.type === 'path' ? absolutePath(cwd, String(flag)) : flag;
+      const checked = settingValue(row.type, cwd, row.type === 'path' || row.type === 'database' ? String(flag) : flag);
       [value, origin] = [checked, 'flag'];
     }
     values.set(key, value);

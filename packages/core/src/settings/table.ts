@@ -8,7 +8,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 /** What a setting holds: text, a path (made absolute), a switch, a whole number >= 0, or one of a few words. */
-export type SettingType = 'string' | 'path' | 'boolean' | 'count' | readonly string[];
+/** `database`: a path (made absolute like `path`) or a database URL (kept as written). */
+export type SettingType = 'string' | 'path' | 'database' | 'boolean' | 'count' | readonly string[];
 
 export interface SettingRow {
   /** Where it sits in a config file and in `Settings`: `resolver.bucket.name`. */
@@ -117,10 +118,10 @@ export const SETTINGS = [
   },
   {
     key: 'tracker.database',
-    type: 'path',
+    type: 'database',
     env: ['CKPT_DATABASE'],
     default: 'ckpt.db',
-    description: 'the SQLite tracking database',
+    description: 'the tracking database: a SQLite file, or a postgres:// or mysql:// URL',
   },
   { key: 'tracker.project', type: 'string', env: [], default: 'default', description: 'the tracking project' },
   {

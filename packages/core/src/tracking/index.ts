@@ -1,5 +1,6 @@
 /** The tracking contract: data types, the database interface, URLs, and helpers every tracker shares. */
 export type { ConnectTracking, TrackingDatabase } from './database.js';
+export { type OpenTrackingOptions, openTrackingDatabase } from './open.js';
 export { currentGitCommit, currentHost } from './origin.js';
 export { TrackedRun, type TrackedRunOptions } from './run.js';
 export { addToSummary, emptySummary, type SeriesSummary } from './summary.js';

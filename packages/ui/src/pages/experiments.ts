@@ -1,5 +1,5 @@
 /** The experiments: from the tracking database when there is one, and every experiment folder. */
-import type { ExperimentQuery } from '@ckpt/tracker-sqlite';
+import type { ExperimentQuery, TrackingDatabase } from '@ckpt/core';
 import { type Html, html, num, query, seg, when } from '../html.js';
 import type { Workspace } from '../workspace.js';
 
@@ -85,31 +85,39 @@ export async function experimentsData(ws: Workspace, p: ExperimentsParams): Prom
     limit: EXPERIMENTS_PER_PAGE,
     offset: (p.page - 1) * EXPERIMENTS_PER_PAGE,
   };
-  const found = store.experiments(q);
+  const found = await store.experiments(q);
   const { monitor, mode } = ws.settings.checkpoints;
-  const bestOf = (id: number) => {
-    const summary = store.metrics(id).find((m) => m.name === monitor);
+  const bestOf = async (id: number) => {
+    const summary = (await store.metrics(id)).find((m) => m.name === monitor);
     return mode === 'max' ? summary?.max : summary?.min;
   };
   return {
     tracked: true,
     monitor: { name: monitor, mode },
-    // Folders are few; the tracker may hold thousands of experiments: look each folder up.
-    untracked: [...folders].filter((name) => ws.trackedId(store, name) === undefined),
+    untracked: await untrackedFolders(ws, store, folders),
     total: found.total,
     page: p.page,
     pages: Math.max(1, Math.ceil(found.total / EXPERIMENTS_PER_PAGE)),
-    experiments: found.experiments.map((e) => ({
-      name: e.name,
-      project: e.project,
-      status: e.status,
-      started: e.startedAt.toISOString(),
-      durationMs: e.endedAt ? e.endedAt.getTime() - e.startedAt.getTime() : undefined,
-      tags: e.tags,
-      best: bestOf(e.id),
-      folder: folders.has(e.name),
-    })),
+    experiments: await Promise.all(
+      found.experiments.map(async (e) => ({
+        name: e.name,
+        project: e.project,
+        status: e.status,
+        started: e.startedAt.toISOString(),
+        durationMs: e.endedAt ? e.endedAt.getTime() - e.startedAt.getTime() : undefined,
+        tags: e.tags,
+        best: await bestOf(e.id),
+        folder: folders.has(e.name),
+      })),
+    ),
   };
+}
+
+/** Folders are few; the tracker may hold thousands of experiments: look each folder up. */
+async function untrackedFolders(ws: Workspace, store: TrackingDatabase, folders: Set<string>): Promise<string[]> {
+  const untracked: string[] = [];
+  for (const name of folders) if ((await ws.trackedId(store, name)) === undefined) untracked.push(name);
+  return untracked;
 }
 
 function duration(ms: number | undefined): string {

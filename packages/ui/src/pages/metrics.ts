@@ -4,7 +4,7 @@
  * moving average, debiased: each smoothed value is a weighted mean of raw
  * values, so it never leaves the raw range; the raw curve is drawn beside it.
  */
-import { InvalidArgumentError, NotFoundError } from '@ckpt/core';
+import { InvalidArgumentError, maskCredentials, NotFoundError } from '@ckpt/core';
 import { type Html, html, num, query, seg } from '../html.js';
 import type { Workspace } from '../workspace.js';
 
@@ -92,15 +92,16 @@ export async function metricsData(ws: Workspace, p: MetricsParams): Promise<Metr
   const store = await ws.store();
   if (!store)
     throw new NotFoundError('no tracking database: metrics come from the tracker', {
-      path: ws.settings.tracker.database,
+      path: maskCredentials(ws.settings.tracker.database),
     });
   const available = new Set<string>();
   const series: Series[] = [];
   const markers: Marker[] = [];
-  const ids = new Map(p.experiments.map((experiment) => [experiment, ws.trackedId(store, experiment)]));
+  const ids = new Map<string, number | undefined>();
+  for (const experiment of p.experiments) ids.set(experiment, await ws.trackedId(store, experiment));
   for (const id of ids.values()) {
     if (id === undefined) continue;
-    for (const m of store.metrics(id)) available.add(m.name);
+    for (const m of await store.metrics(id)) available.add(m.name);
   }
   const names = p.names.length > 0 ? p.names : [...available].sort().slice(0, 2);
   for (const [experiment, id] of ids) {
@@ -114,7 +115,7 @@ export async function metricsData(ws: Workspace, p: MetricsParams): Promise<Metr
         ...(p.from !== undefined ? { fromStep: p.from } : {}),
         ...(p.to !== undefined ? { toStep: p.to } : {}),
       };
-      const buckets = store.metricBuckets(id, name, p.buckets, range);
+      const buckets = await store.metricBuckets(id, name, p.buckets, range);
       const values = buckets.map((b) => b.last);
       series.push({
         experiment,

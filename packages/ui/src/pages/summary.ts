@@ -1,6 +1,5 @@
 /** An experiment's summary, the database's statistics, and the folder's size over time. */
-import type { Summary } from '@ckpt/core';
-import type { Statistics } from '@ckpt/tracker-sqlite';
+import type { Statistics, Summary } from '@ckpt/core';
 import { bytes, type Html, html, num, seg } from '../html.js';
 import type { Workspace } from '../workspace.js';
 
@@ -25,7 +24,7 @@ export async function summaryData(ws: Workspace, name: string): Promise<SummaryD
     sizes.push(total);
   }
   const store = await ws.store();
-  return { summary, statistics: store?.statistics(), sizeOverTime: { time, bytes: sizes } };
+  return { summary, statistics: await store?.statistics(), sizeOverTime: { time, bytes: sizes } };
 }
 
 export function summaryPage(name: string, d: SummaryData): Html {
