@@ -93,8 +93,10 @@ export class PostgresDriver implements SqlDriver {
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
       types,
     });
-    // An idle connection the server drops must not crash the process: the next checkout gets a new one.
+    // A connection the server drops must not crash the process: the query on it fails (and is
+    // retried on a new one), and an idle one is replaced at the next checkout.
     this.#pool.on('error', () => undefined);
+    this.#pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   async #with<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

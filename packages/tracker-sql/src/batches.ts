@@ -17,6 +17,8 @@ export interface BatchOptions extends RetryOptions {
   maxBuffered?: number;
   /** Cut a batch at least this often while points wait (default 1000 ms; 0: only on size, flush and close). */
   flushIntervalMs?: number;
+  /** Where batch keys come from (default: random UUIDs). Tests pass their own to prove a key is written once. */
+  batchKey?: () => string;
 }
 
 /** Points kept as columns: no object per point. */
@@ -112,7 +114,7 @@ export class BatchWriter {
       this.#timer = undefined;
     }
     if (this.#points.length === 0) return;
-    this.#queue.push({ key: randomUUID(), points: this.#points });
+    this.#queue.push({ key: (this.options.batchKey ?? randomUUID)(), points: this.#points });
     this.#queued += this.#points.length;
     this.#points = new Points();
   }
