@@ -59,4 +59,5 @@ export function table(title, header, rows) {
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 }
 
-export const verdict = (ok) => (ok ? 'met' : 'NOT met');
+/** 'met' or 'NOT met', after the target when one is given. */
+export const verdict = (ok, target) => `${target ? `${target}: ` : ''}${ok ? 'met' : 'NOT met'}`;

@@ -148,6 +148,9 @@ export class MysqlDriver implements SqlDriver {
 
   transaction<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
     return this.#with(async (connection) => {
+      // Each statement sees what others committed before it, as in PostgreSQL (MySQL's default,
+      // REPEATABLE READ, keeps one snapshot for the whole transaction).
+      await connection.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
       await connection.beginTransaction();
       try {
         const result = await work(sessionOf(connection));

@@ -13,7 +13,7 @@ import type { SqlDriver, SqlSession, SqlValue } from './driver.js';
 import { type RetryOptions, withRetries } from './retry.js';
 
 export interface BatchOptions extends RetryOptions {
-  /** Cut a batch once this many points wait (default 10 000). */
+  /** Cut a batch once this many points wait (default 25 000: a round trip to a server costs more than a local write). */
   maxBuffered?: number;
   /** Cut a batch at least this often while points wait (default 1000 ms; 0: only on size, flush and close). */
   flushIntervalMs?: number;
@@ -49,6 +49,8 @@ export class BatchWriter {
   #writing: Promise<unknown> | undefined;
   /** Why the last run stopped short (cleared by a run that empties the queue). */
   #failure: unknown;
+  /** Callers waiting for room in the queue (back-pressure). */
+  #waiting: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
   /** experiment id -> metric name -> series id, for series known to be committed. */
   readonly #seriesIds = new Map<number, Map<string, number>>();
@@ -59,7 +61,7 @@ export class BatchWriter {
     private readonly driver: SqlDriver,
     private readonly options: BatchOptions,
   ) {
-    this.#maxBuffered = options.maxBuffered ?? 10_000;
+    this.#maxBuffered = options.maxBuffered ?? 25_000;
     this.#intervalMs = options.flushIntervalMs ?? 1000;
   }
 
@@ -83,7 +85,10 @@ export class BatchWriter {
     p.timestamps.push(timestamp);
     if (p.length >= this.#maxBuffered) {
       this.#cut();
-      return this.#drain().then(() => undefined);
+      void this.#drain();
+      // One batch in flight while the caller fills the next: the caller waits only when a second one is queued.
+      if (this.#queue.length > 1) return new Promise<void>((resolve) => this.#waiting.push(resolve));
+      return undefined;
     }
     if (!this.#timer && this.#intervalMs > 0) {
       this.#timer = setTimeout(() => {
@@ -142,11 +147,17 @@ export class BatchWriter {
       }
       this.#queue.shift();
       this.#queued -= batch.points.length;
+      this.#wake();
     }
+    this.#wake(); // also after a failure: the callers see it at their next flush
     // Synchronously with the last check of the queue: a batch cut from now on starts a new run.
     this.#failure = failure;
     this.#writing = undefined;
     return failure;
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiting.splice(0)) resolve();
   }
 
   async #send(batch: Batch): Promise<void> {
@@ -189,11 +200,14 @@ export class BatchWriter {
     const exists = await s.rows('SELECT 1 AS found FROM experiments WHERE id = ?', [experimentId]);
     if (exists.length === 0) return undefined;
     await s.run(this.driver.dialect.insertIgnore('metric_series', ['experiment_id', 'name']), [experimentId, name]);
-    const [row] = await s.rows<{ id: unknown }>('SELECT id FROM metric_series WHERE experiment_id = ? AND name = ?', [
-      experimentId,
-      name,
-    ]);
-    const id = Number(row?.id);
+    // A locking read sees the row another writer committed since this transaction began
+    // (a plain read under MySQL's REPEATABLE READ would not).
+    const [row] = await s.rows<{ id: unknown }>(
+      'SELECT id FROM metric_series WHERE experiment_id = ? AND name = ? FOR UPDATE',
+      [experimentId, name],
+    );
+    if (!row) throw new TrackerError(`metric series ${name} of experiment ${experimentId} could not be created`);
+    const id = Number(row.id);
     created.push([experimentId, name, id]);
     return id;
   }

@@ -293,7 +293,7 @@ export function bestCheckpoints(
     `FROM checkpoint_metrics bm
      JOIN checkpoints c ON c.id = bm.checkpoint_row JOIN experiments e ON e.id = c.experiment_id
      WHERE bm.name = ? AND bm.value IS NOT NULL AND c.deleted_at IS NULL ${project}
-     ORDER BY bm.value ${direction}, c.id LIMIT ?`,
+     ORDER BY bm.value ${direction}, bm.checkpoint_row ${direction} LIMIT ?`, // the index's order: no sort
     [options.metric, ...(options.project === undefined ? [] : [options.project]), n],
   );
 }

@@ -45,7 +45,9 @@ export async function startExperiment(driver: SqlDriver, s: SqlSession, input: E
     'SELECT id, config FROM experiments WHERE project = ? AND name = ? FOR UPDATE',
     [project, name],
   );
-  const id = num(row?.id);
+  if (!row)
+    throw new ConflictError(`experiment ${name} of project ${project} could not be created in ${driver.location}`);
+  const id = num(row.id);
   if (created === 0) {
     const config = { ...(json(row?.config) as object), ...input.config };
     await s.run(
