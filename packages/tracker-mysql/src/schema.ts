@@ -2,7 +2,9 @@
  * The MySQL/MariaDB schema as numbered migrations (see @ckpt/tracker-sql's
  * `migrate`). Names are VARCHAR(255) (the engine refuses longer ones) so they
  * can be keys; every table compares text byte for byte (utf8mb4_bin), as the
- * other trackers do. Never edit a migration that has shipped: add the next.
+ * other trackers do. DDL commits statement by statement in MySQL, so every
+ * statement may run twice (IF NOT EXISTS): a migration cut short is finished
+ * by the next opening. Never edit a migration that has shipped: add the next.
  */
 import type { Migration } from '@ckpt/tracker-sql';
 
@@ -13,7 +15,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // 1: experiments, their tags and params, metric series and points.
     version: 1,
     statements: [
-      `CREATE TABLE experiments (
+      `CREATE TABLE IF NOT EXISTS experiments (
         id          BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
         project     VARCHAR(255) NOT NULL,
         name        VARCHAR(255) NOT NULL,
@@ -28,21 +30,21 @@ export const MIGRATIONS: readonly Migration[] = [
         KEY experiments_by_started (started_at),
         KEY experiments_by_status (status, started_at)
       ) ${TABLE}`,
-      `CREATE TABLE experiment_tags (
+      `CREATE TABLE IF NOT EXISTS experiment_tags (
         experiment_id BIGINT NOT NULL,
         tag           VARCHAR(255) NOT NULL,
         PRIMARY KEY (experiment_id, tag),
         KEY experiment_tags_by_tag (tag, experiment_id),
         FOREIGN KEY (experiment_id) REFERENCES experiments (id) ON DELETE CASCADE
       ) ${TABLE}`,
-      `CREATE TABLE params (
+      `CREATE TABLE IF NOT EXISTS params (
         experiment_id BIGINT NOT NULL,
         name          VARCHAR(255) NOT NULL,
         value         LONGTEXT NOT NULL,
         PRIMARY KEY (experiment_id, name),
         FOREIGN KEY (experiment_id) REFERENCES experiments (id) ON DELETE CASCADE
       ) ${TABLE}`,
-      `CREATE TABLE metric_series (
+      `CREATE TABLE IF NOT EXISTS metric_series (
         id            BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
         experiment_id BIGINT NOT NULL,
         name          VARCHAR(255) NOT NULL,
@@ -56,7 +58,7 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ${TABLE}`,
       // Clustered by (series, seq): a series is one range of the table. No foreign key: points
       // are only written by a batch holding its series' row lock, and the check costs per row.
-      `CREATE TABLE metric_points (
+      `CREATE TABLE IF NOT EXISTS metric_points (
         series_id BIGINT NOT NULL,
         seq       BIGINT NOT NULL,
         step      BIGINT NOT NULL,
@@ -67,16 +69,14 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
-    // 2: batch keys (a batch retried after a lost answer is not written twice); checkpoint
-    //    records; series by name and best value.
+    // 2: batch keys (a batch retried after a lost answer is not written twice); checkpoint records.
     version: 2,
     statements: [
-      `CREATE TABLE metric_batches (
+      `CREATE TABLE IF NOT EXISTS metric_batches (
         batch_key    CHAR(36) NOT NULL PRIMARY KEY,
         committed_at BIGINT NOT NULL
       ) ${TABLE}`,
-      'CREATE INDEX metric_series_by_name ON metric_series (name, min_value)',
-      `CREATE TABLE checkpoints (
+      `CREATE TABLE IF NOT EXISTS checkpoints (
         id            BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
         experiment_id BIGINT NOT NULL,
         checkpoint_id VARCHAR(255) NOT NULL,
@@ -97,7 +97,7 @@ export const MIGRATIONS: readonly Migration[] = [
         UNIQUE KEY checkpoints_by_id (experiment_id, checkpoint_id),
         FOREIGN KEY (experiment_id) REFERENCES experiments (id) ON DELETE CASCADE
       ) ${TABLE}`,
-      `CREATE TABLE checkpoint_metrics (
+      `CREATE TABLE IF NOT EXISTS checkpoint_metrics (
         checkpoint_row BIGINT NOT NULL,
         name           VARCHAR(255) NOT NULL,
         value          DOUBLE,
