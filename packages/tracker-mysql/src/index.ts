@@ -1,10 +1,10 @@
 /**
- * @ckpt/tracker-mysql: experiment tracking in a MySQL or MariaDB database that a
- * team's runs share. `connect('mysql://user@host/db')` gives core's
+ * @ckpt/tracker-mysql: experiment tracking in a MySQL or MariaDB database that
+ * a team's runs share. `connect('mysql://user@host/db')` gives core's
  * TrackingDatabase (the engine is @ckpt/tracker-sql).
  */
-import { CkptError, type ConnectTracking, DatabaseError, parseDatabaseLocation } from '@ckpt/core';
-import { migrate, SqlTracking, type SqlTrackingOptions, schemaVersion } from '@ckpt/tracker-sql';
+import type { ConnectTracking } from '@ckpt/core';
+import { connectServer, type SqlTrackingOptions } from '@ckpt/tracker-sql';
 import { MysqlDriver, type MysqlOptions } from './driver.js';
 import { MIGRATIONS } from './schema.js';
 
@@ -13,25 +13,15 @@ export { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 export type MysqlTrackingOptions = MysqlOptions & SqlTrackingOptions;
 
-/** Opens the database a `mysql://` URL names, creating or upgrading its tables. */
-export const connect: ConnectTracking<MysqlTrackingOptions> = async (url, options = {}) => {
-  const location = parseDatabaseLocation(url);
-  if (location.kind !== 'mysql') {
-    throw new DatabaseError(`@ckpt/tracker-mysql opens mysql:// URLs, not ${location.display}`, {
-      code: 'CKPT_DATABASE_URL',
-    });
-  }
-  const driver = new MysqlDriver(location.target, location.display, options);
-  try {
-    const opening = options.readonly
-      ? schemaVersion(driver, MIGRATIONS, '@ckpt/tracker-mysql')
-      : migrate(driver, MIGRATIONS, '@ckpt/tracker-mysql');
-    const upgradedFrom = await opening.catch((error) => {
-      throw error instanceof CkptError ? error : driver.classify(error).error;
-    });
-    return new SqlTracking(driver, upgradedFrom, options);
-  } catch (error) {
-    await driver.close().catch(() => undefined);
-    throw error;
-  }
-};
+/** Opens the database a `mysql://` (or `mariadb://`) URL names, creating or upgrading its tables (`readonly`: only checking them). */
+export const connect: ConnectTracking<MysqlTrackingOptions> = (url, options = {}) =>
+  connectServer(
+    {
+      kind: 'mysql',
+      packageName: '@ckpt/tracker-mysql',
+      migrations: MIGRATIONS,
+      driver: (target, display, opts) => new MysqlDriver(target, display, opts),
+    },
+    url,
+    options,
+  );

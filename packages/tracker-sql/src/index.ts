@@ -5,6 +5,8 @@
  * migrations and every query of core's TrackingDatabase contract.
  */
 export type { BatchOptions } from './batches.js';
+export { classifyError, type ErrorCodes } from './classify.js';
+export { connectServer, type ServerTracker } from './connect.js';
 export { SqlTracking, type SqlTrackingOptions } from './database.js';
 export type { ColumnBatch, Dialect, SqlDriver, SqlSession, SqlValue } from './driver.js';
 export { type Migration, migrate, schemaVersion } from './migrate.js';

@@ -434,12 +434,7 @@ pub fn write_file_atomic(
     fsync: bool,
     on_progress: Option<Function<Progress, ()>>,
 ) -> Result<AsyncTask<Job<WriteFile>>> {
-    Ok(Job::task(WriteFile {
-        path: path.into(),
-        chunks,
-        fsync,
-        reporter: Reporter::new(progress_fn(on_progress)?),
-    }))
+    Ok(Job::task(WriteFile { path: path.into(), chunks, fsync, reporter: Reporter::new(progress_fn(on_progress)?) }))
 }
 
 pub struct Crc32Task {
