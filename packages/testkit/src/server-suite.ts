@@ -163,6 +163,26 @@ export function describeTrackerServer(options: ServerSuiteOptions): void {
       }
     }, 180_000);
 
+    it('a script that ends without close() still stores its last points, and exits', async () => {
+      const url = fresh();
+      const w = startWriter(options.module, url, {
+        experiment: 'forgetful',
+        series: 'loss',
+        points: 2_345,
+        batch: 1_000,
+        stepOffset: 0,
+        close: false,
+      });
+      expect(await w.exit).toBe(0);
+      const db = await connect(url);
+      try {
+        const { history } = await pointsOf(db, 'forgetful', 'loss');
+        expect(history.length).toBe(2_345);
+      } finally {
+        await db.close();
+      }
+    }, 60_000);
+
     it('the server restarting mid-run: the tracker reconnects and loses nothing it acknowledged, writes nothing twice', async () => {
       const url = fresh();
       const db = await connect(url, { maxBuffered: 1_000, flushIntervalMs: 0, retryForMs: 60_000 });

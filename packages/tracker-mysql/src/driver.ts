@@ -134,11 +134,18 @@ export class MysqlDriver implements SqlDriver {
 
   async #with<T>(work: (connection: Connection) => Promise<T>): Promise<T> {
     const connection = await this.#pool.getConnection();
+    // A connection keeps the process alive only while it works: a script that ends without
+    // close() exits (its queued points written first, on 'beforeExit').
+    const socket = (connection as unknown as { connection?: { stream?: { ref?(): void; unref?(): void } } }).connection
+      ?.stream;
+    socket?.ref?.();
     try {
       const result = await work(connection);
+      socket?.unref?.();
       connection.release();
       return result;
     } catch (error) {
+      socket?.unref?.();
       // A connection that failed mid-way is thrown away, not returned to the pool.
       if (classify(error, this.location).retry) connection.destroy();
       else connection.release();

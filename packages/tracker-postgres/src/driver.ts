@@ -91,6 +91,7 @@ export class PostgresDriver implements SqlDriver {
       connectionString: url,
       max: options.poolSize ?? 4,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      allowExitOnIdle: true, // the idle timer does not keep the process alive either
       types,
     });
     // A connection the server drops must not crash the process: the query on it fails (and is
@@ -101,6 +102,11 @@ export class PostgresDriver implements SqlDriver {
 
   async #with<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
+    // A connection keeps the process alive only while it works: a script that ends without
+    // close() exits (its queued points written first, on 'beforeExit').
+    const socket = (client as unknown as { connection?: { stream?: { ref?(): void; unref?(): void } } }).connection
+      ?.stream;
+    socket?.ref?.();
     let broken: Error | undefined;
     try {
       return await work(client);
@@ -109,6 +115,7 @@ export class PostgresDriver implements SqlDriver {
       if (classify(error, this.location).retry) broken = error as Error;
       throw error;
     } finally {
+      socket?.unref?.();
       client.release(broken);
     }
   }

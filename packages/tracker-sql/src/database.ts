@@ -37,10 +37,14 @@ export class SqlTracking implements TrackingDatabase {
   readonly upgradedFrom: number;
   readonly #batches: BatchWriter;
   readonly #options: SqlTrackingOptions;
-  // Queued points are sent when the event loop runs dry (a script that forgets close()).
+  // Queued points are sent when the event loop runs dry (a script that forgets close()): once,
+  // so that a server that stays away cannot keep the process alive.
   readonly #beforeExit = () => {
-    if (!this.#closed && this.#batches.size > 0) void this.#batches.flush().catch(() => undefined);
+    if (this.#closed || this.#batches.size === 0 || this.#exitFlushTried) return;
+    this.#exitFlushTried = true;
+    void this.#batches.flush().catch(() => undefined);
   };
+  #exitFlushTried = false;
   #closed = false;
 
   constructor(driver: SqlDriver, upgradedFrom: number, options: SqlTrackingOptions = {}) {

@@ -15,6 +15,8 @@ const job = JSON.parse(json) as {
   points: number;
   batch: number;
   stepOffset: number;
+  /** false: end without close(), as a script that forgets it. */
+  close?: boolean;
 };
 const { connect } = (await import(module)) as { connect: ConnectTracking };
 const db = await connect(url, { maxBuffered: job.batch, flushIntervalMs: 0 });
@@ -28,5 +30,5 @@ for (let i = 0; i < job.points; i++) {
     process.stdout.write(`acked ${acked}\n`);
   }
 }
-await db.close();
+if (job.close !== false) await db.close();
 process.stdout.write(`done ${job.points}\n`);
