@@ -8,6 +8,7 @@ import {
   type BestCheckpointsQuery,
   type CheckpointRecord,
   type ConnectTracking,
+  DatabaseError,
   type Experiment,
   type ExperimentExport,
   type ExperimentInput,
@@ -117,7 +118,9 @@ export class SqliteTracking implements TrackingDatabase {
 export const connect: ConnectTracking<TrackingStoreOptions> = async (url, options = {}) => {
   const location = parseDatabaseLocation(url);
   if (location.kind !== 'sqlite') {
-    throw new TypeError(`@ckpt/tracker-sqlite opens SQLite files, not ${location.display}`);
+    throw new DatabaseError(`@ckpt/tracker-sqlite opens SQLite files, not ${location.display}`, {
+      code: 'CKPT_DATABASE_URL',
+    });
   }
   return new SqliteTracking(TrackingStore.open(location.target, options));
 };
