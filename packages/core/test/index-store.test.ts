@@ -102,12 +102,25 @@ describe('the index journal', () => {
     expect((await fresh(again).read()).rejected).toHaveLength(1);
   });
 
-  it('compacts by itself when the journal grows', async () => {
+  it('compacts by itself when the journal grows past 512 entries or past the snapshot', async () => {
     const s = store();
-    for (let n = 1; n <= 600; n++) await s.update((index) => void index.checkpoints.push(record(n)));
-    const lines = readFileSync(s.journalPath, 'utf8').split('\n').length;
-    expect(lines).toBeLessThan(520);
-    expect((await fresh(s).read()).checkpoints).toHaveLength(600);
+    await s.update((index) => void index.checkpoints.push(record(1)));
+    // One record changed 600 times: the journal would outgrow the snapshot; compacted by 512 entries.
+    for (let n = 1; n <= 600; n++) {
+      await s.update((index) => {
+        index.checkpoints[0] = { ...record(1), step: n };
+      });
+    }
+    expect(readFileSync(s.journalPath, 'utf8').split('\n').length).toBeLessThan(520);
+    expect((await fresh(s).read()).checkpoints[0]?.step).toBe(600);
+    // Records appended: the journal may hold up to 8 entries a record before a compaction
+    // (which rewrites them all), so the cost of compacting per save stays flat.
+    const t = store();
+    for (let n = 1; n <= 2000; n++) await t.update((index) => void index.checkpoints.push(record(n)));
+    const lines = readFileSync(t.journalPath, 'utf8').split('\n').length - 1;
+    expect(lines).toBeGreaterThan(512);
+    expect(lines).toBeLessThanOrEqual(8 * 2000);
+    expect((await fresh(t).read()).checkpoints).toHaveLength(2000);
   });
 
   it('a failed change leaves the index as it was', async () => {

@@ -73,7 +73,7 @@ export class ManagerContext {
   /** A locked change of the index. */
   async update<T>(
     change: (index: IndexFile, changes: Changes) => Promise<T> | T,
-    options?: { write?: boolean; flush?: boolean },
+    options?: { write?: boolean; flush?: boolean; declared?: boolean },
   ): Promise<{ index: IndexFile; result: T }> {
     if (this.o.readOnly) {
       throw new InvalidArgumentError(`${this.o.experiment} was opened read-only: nothing in it can be changed`, {

@@ -18,14 +18,22 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockFile, writeFileAtomic } from '@ckpt/native';
 import { FormatError } from '../errors.js';
+import { RecordFacts } from './facts.js';
 import { plainNameProblem, relativePathProblem } from './names.js';
 import { INDEX_VERSION, type IndexFile, type PendingSave, type RejectedEntry, type StoredRecord } from './record.js';
 
 export const LOCK_FILE = '.ckpt.lock';
 export const JOURNAL_SUFFIX = '.journal';
-/** Compact when the journal holds this many entries or bytes. */
+/**
+ * Compact when the journal holds this many entries or bytes, or more than the
+ * snapshot itself (about 1 KB a record): compaction rewrites every record, so
+ * it runs once per as many saves as there are records, and its cost per save
+ * stays the same however long the history.
+ */
 const COMPACT_ENTRIES = 512;
 const COMPACT_BYTES = 4 << 20;
+const ENTRIES_PER_RECORD = 8;
+const BYTES_PER_RECORD = 1024;
 
 type Entry =
   | { op: 'put'; record: StoredRecord }
@@ -44,6 +52,8 @@ interface Loaded {
   entries: number;
   bytes: number;
   torn: boolean;
+  /** Built on first use, then kept current by every change written through this store. */
+  facts?: RecordFacts;
 }
 
 export interface StoreOptions {
@@ -68,6 +78,17 @@ export class IndexStore {
     this.path = join(folder, indexFile);
     this.journalPath = this.path + JOURNAL_SUFFIX;
     this.lockPath = join(folder, LOCK_FILE);
+  }
+
+  /**
+   * Facts about the records of the index last read (file names, the flagged
+   * best and latest), without a scan. Inside `update`, as of before the change.
+   */
+  facts(): RecordFacts {
+    const loaded = this.#cache;
+    if (!loaded) throw new Error('IndexStore.facts() needs the index read first (read() or update())');
+    loaded.facts ??= new RecordFacts(loaded.index.checkpoints);
+    return loaded.facts;
   }
 
   /** The current index (shared: change it only inside `update`). */
@@ -139,13 +160,20 @@ export class IndexStore {
    */
   async update<T>(
     change: (index: IndexFile, changes: Changes) => Promise<T> | T,
-    options: { write?: boolean; flush?: boolean } = {},
+    /**
+     * `declared`: the change reports every record it puts through `changes.put`
+     * and removes none, so nothing compares the records (a save, whose cost
+     * must not grow with their number).
+     */
+    options: { write?: boolean; flush?: boolean; declared?: boolean } = {},
   ): Promise<{ index: IndexFile; result: T }> {
     const lock = await lockFile(this.lockPath, { timeoutMs: this.options.lockTimeoutMs });
     try {
       const loaded = await this.#load();
       const { index } = loaded;
-      const before = snapshotOf(index);
+      loaded.facts ??= new RecordFacts(index.checkpoints); // as of before this change
+      const declared = options.declared ?? false;
+      const before = snapshotOf(index, declared);
       const changes = new Changes();
       let result: T;
       try {
@@ -155,7 +183,11 @@ export class IndexStore {
         throw error;
       }
       if (options.write === false) return { index, result };
-      const entries = diff(before, index, changes);
+      const entries = diff(before, index, changes, declared);
+      for (const entry of entries) {
+        if (entry.op === 'put') loaded.facts?.put(entry.record);
+        else if (entry.op === 'del') loaded.facts?.delete(entry.id);
+      }
       if (loaded.torn || loaded.ino === undefined || this.#mustCompact(loaded, entries)) {
         await this.compactLocked(index);
       } else if (entries.length > 0) {
@@ -168,7 +200,11 @@ export class IndexStore {
   }
 
   #mustCompact(loaded: Loaded, entries: Entry[]): boolean {
-    return loaded.entries + entries.length > COMPACT_ENTRIES || loaded.bytes > COMPACT_BYTES;
+    const records = loaded.index.checkpoints.length;
+    return (
+      loaded.entries + entries.length > Math.max(COMPACT_ENTRIES, ENTRIES_PER_RECORD * records) ||
+      loaded.bytes > Math.max(COMPACT_BYTES, BYTES_PER_RECORD * records)
+    );
   }
 
   #append(loaded: Loaded, entries: Entry[], flush: boolean): void {
@@ -239,16 +275,24 @@ function emptyIndex(options: { experiment: string; model: string }): IndexFile {
  */
 export class Changes {
   all = false;
+  /** With `update(…, { declared: true })`: every record the change put (it removes none). */
+  readonly puts: StoredRecord[] = [];
 
   everything(): void {
     this.all = true;
   }
+
+  /** Declares a record the change added or replaced (see `declared`). */
+  put(record: StoredRecord): void {
+    this.puts.push(record);
+  }
 }
 
 interface Before {
-  records: Map<string, StoredRecord>;
-  pending: Map<string, PendingSave>;
-  deleting: Set<string>;
+  /** The records array as it was (a copy of the references: cheap, even for 50,000 records). */
+  records: readonly StoredRecord[];
+  pending: readonly PendingSave[];
+  deleting: readonly string[];
   meta: string;
 }
 
@@ -256,34 +300,67 @@ function meta(index: IndexFile): string {
   return JSON.stringify({ best: index.best, nextSequence: index.nextSequence });
 }
 
-function snapshotOf(index: IndexFile): Before {
+function snapshotOf(index: IndexFile, declared: boolean): Before {
   return {
-    records: new Map(index.checkpoints.map((r) => [r.id, r])),
-    pending: new Map(index.pending.map((p) => [p.record.id, p])),
-    deleting: new Set(index.deleting),
+    records: declared ? [] : index.checkpoints.slice(),
+    pending: index.pending.slice(),
+    deleting: index.deleting.slice(),
     meta: meta(index),
   };
 }
 
-/** The journal entries that turn `before` into `index`. */
-function diff(before: Before, index: IndexFile, changes: Changes): Entry[] {
+/**
+ * The `put`s and `del`s that turn `before` into `records`. A save appends and
+ * replaces a few records in place, so the common case is one pass of identity
+ * comparisons with no allocation; anything else (a deletion, a reordering)
+ * compares by id through maps.
+ */
+function recordEntries(before: readonly StoredRecord[], records: readonly StoredRecord[], all: boolean): Entry[] {
   const entries: Entry[] = [];
-  const now = new Set<string>();
-  for (const record of index.checkpoints) {
-    now.add(record.id);
-    if (before.records.get(record.id) !== record || changes.all) {
-      entries.push({ op: 'put', record });
+  if (!all && records.length >= before.length) {
+    let aligned = true;
+    for (let i = 0; i < before.length; i++) {
+      const now = records[i] as StoredRecord;
+      const was = before[i] as StoredRecord;
+      if (now === was) continue;
+      if (now.id !== was.id) {
+        aligned = false;
+        break;
+      }
+      entries.push({ op: 'put', record: now });
     }
+    if (aligned) {
+      for (let i = before.length; i < records.length; i++)
+        entries.push({ op: 'put', record: records[i] as StoredRecord });
+      return entries;
+    }
+    entries.length = 0;
   }
-  for (const id of before.records.keys()) if (!now.has(id)) entries.push({ op: 'del', id });
+  const previous = new Map(before.map((r) => [r.id, r]));
+  const now = new Set<string>();
+  for (const record of records) {
+    now.add(record.id);
+    if (previous.get(record.id) !== record || all) entries.push({ op: 'put', record });
+  }
+  for (const id of previous.keys()) if (!now.has(id)) entries.push({ op: 'del', id });
+  return entries;
+}
+
+/** The journal entries that turn `before` into `index`. */
+function diff(before: Before, index: IndexFile, changes: Changes, declared: boolean): Entry[] {
+  const entries: Entry[] = declared
+    ? changes.puts.map((record) => ({ op: 'put', record }))
+    : recordEntries(before.records, index.checkpoints, changes.all);
+  const pendingBefore = new Map(before.pending.map((p) => [p.record.id, p]));
   const pendingNow = new Set<string>();
   for (const save of index.pending) {
     pendingNow.add(save.record.id);
-    if (before.pending.get(save.record.id) !== save || changes.all) entries.push({ op: 'intent', save });
+    if (pendingBefore.get(save.record.id) !== save || changes.all) entries.push({ op: 'intent', save });
   }
-  for (const id of before.pending.keys()) if (!pendingNow.has(id)) entries.push({ op: 'abort', id });
-  const add = index.deleting.filter((f) => !before.deleting.has(f));
-  const remove = [...before.deleting].filter((f) => !index.deleting.includes(f));
+  for (const id of pendingBefore.keys()) if (!pendingNow.has(id)) entries.push({ op: 'abort', id });
+  const deletingBefore = new Set(before.deleting);
+  const add = index.deleting.filter((f) => !deletingBefore.has(f));
+  const remove = before.deleting.filter((f) => !index.deleting.includes(f));
   if (add.length > 0 || remove.length > 0) {
     entries.push({ op: 'deleting', ...(add.length ? { add } : {}), ...(remove.length ? { remove } : {}) });
   }

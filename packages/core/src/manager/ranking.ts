@@ -68,6 +68,48 @@ export function refreshFlags(records: StoredRecord[], score: Score): Set<string>
 }
 
 /**
+ * The flags after a save appended one record to records whose flags were
+ * exact (as every write leaves them): the same result as `refreshFlags`,
+ * without scanning every record. The new record is latest unless a record of
+ * a higher sequence (a concurrent save that committed first) is; it is best
+ * when it scores strictly higher than the previous best. At most three
+ * records change; they are found from the end of the list. Returns the
+ * records it replaced (the new objects).
+ */
+export function flagAppended(
+  records: StoredRecord[],
+  score: Score,
+  previousBest: StoredRecord | undefined,
+  previousLatest: StoredRecord | undefined,
+): StoredRecord[] {
+  const appended = records[records.length - 1] as StoredRecord;
+  let best = previousBest;
+  const value = appended.status === 'missing' ? undefined : score(appended.metrics);
+  if (value !== undefined) {
+    const bestValue = best ? score(best.metrics) : undefined;
+    if (bestValue === undefined || value > bestValue) best = appended;
+  }
+  let latest = appended.status === 'missing' ? previousLatest : appended;
+  if (previousLatest && latest && previousLatest.sequence > latest.sequence) latest = previousLatest;
+  const replaced: StoredRecord[] = [];
+  for (const record of new Set([appended, previousBest, previousLatest])) {
+    if (!record) continue;
+    const isBest = record === best;
+    const isLatest = record === latest;
+    if (record.isBest === isBest && record.isLatest === isLatest) continue;
+    const at = records.lastIndexOf(record);
+    if (at < 0) {
+      // Not where the facts say: derive every flag from scratch.
+      const changed = refreshFlags(records, score);
+      return records.filter((r) => changed.has(r.id));
+    }
+    records[at] = { ...record, isBest, isLatest };
+    replaced.push(records[at] as StoredRecord);
+  }
+  return replaced;
+}
+
+/**
  * A way to name a checkpoint: its id, `'best'`, `'latest'`, `{ epoch }`,
  * `{ step }` (the latest with that epoch or step), or `{ best: metric, mode }`.
  */

@@ -22,8 +22,9 @@ import type { StateTree } from '../tree.js';
 import type { ManagerContext } from './context.js';
 import { backup } from './copies.js';
 import { applyRetention } from './deletion.js';
+import type { RecordFacts } from './facts.js';
 import { gzipFile, makeStagingDir, OWNER } from './files.js';
-import { findBest, findLatest, refreshFlags } from './ranking.js';
+import { findBest, findLatest, flagAppended } from './ranking.js';
 import type { CheckpointRecord, IndexFile, StoredRecord } from './record.js';
 import { type Prepared, prepareSave, type SaveInput } from './save-input.js';
 import { snapshotState } from './snapshot.js';
@@ -145,7 +146,7 @@ export class SavePipeline {
       ...(prepared.description !== undefined ? { description: prepared.description } : {}),
       state: prepared.state as unknown,
       metadata: prepared.metadata,
-      path: join(ctx.folder, this.#freeName(stem, await ctx.index())),
+      path: join(ctx.folder, this.#freeName(stem, await ctx.index(), ctx.store.facts())),
     };
     const emitted = await ctx.emit('beforeSave', before);
     if (emitted?.vetoed) {
@@ -166,49 +167,58 @@ export class SavePipeline {
       }),
     };
 
-    const { result: intent } = await ctx.update((index) => {
-      ctx.tidy(index);
-      const file = this.#freeName(stem, index);
-      const record: StoredRecord = {
-        id: file.slice(0, file.length - ctx.extension.length),
-        sequence: index.nextSequence++,
-        experiment: o.experiment,
-        model: o.model,
-        epoch: prepared.epoch,
-        step: prepared.step,
-        timestamp: timestamp.toISOString(),
-        file,
-        format: o.backend.name,
-        size: 0,
-        sha256: '',
-        metrics: prepared.metrics,
-        ...(prepared.config !== undefined ? { config: prepared.config } : {}),
-        tags,
-        ...(before.description !== undefined ? { description: before.description } : {}),
-        isBest: false,
-        isLatest: false,
-        protected: prepared.protect,
-        status: 'ok',
-        ...(o.compression ? { compression: o.compression } : {}),
-      };
-      index.pending.push({ owner: OWNER, record });
-      return record;
-    });
+    const { result: intent } = await ctx.update(
+      (index) => {
+        ctx.tidy(index);
+        const file = this.#freeName(stem, index, ctx.store.facts());
+        const record: StoredRecord = {
+          id: file.slice(0, file.length - ctx.extension.length),
+          sequence: index.nextSequence++,
+          experiment: o.experiment,
+          model: o.model,
+          epoch: prepared.epoch,
+          step: prepared.step,
+          timestamp: timestamp.toISOString(),
+          file,
+          format: o.backend.name,
+          size: 0,
+          sha256: '',
+          metrics: prepared.metrics,
+          ...(prepared.config !== undefined ? { config: prepared.config } : {}),
+          tags,
+          ...(before.description !== undefined ? { description: before.description } : {}),
+          isBest: false,
+          isLatest: false,
+          protected: prepared.protect,
+          status: 'ok',
+          ...(o.compression ? { compression: o.compression } : {}),
+        };
+        index.pending.push({ owner: OWNER, record });
+        return record;
+      },
+      { declared: true }, // an intent puts no record
+    );
     try {
       const written = await this.#writeFile(intent, prepared.state, metadata);
       // Not flushed: if this entry is lost, recovery commits the file from the intent.
       const { index, result } = await ctx.update(
-        (index) => {
+        (index, changes) => {
           index.pending = index.pending.filter((p) => p.record.id !== intent.id);
+          const facts = ctx.store.facts();
+          const previousBest = facts.best;
           index.checkpoints.push({ ...intent, ...written });
-          const changed = refreshFlags(index.checkpoints, o.score);
+          const replaced = flagAppended(index.checkpoints, o.score, previousBest, facts.latest);
+          // The record just pushed (flags are set by replacing records in place, never moving them).
+          const stored = index.checkpoints[index.checkpoints.length - 1] as StoredRecord;
+          for (const record of new Set([stored, ...replaced])) changes.put(record);
+          const changed = new Set(replaced.map((r) => r.id));
           changed.delete(intent.id);
-          const stored = index.checkpoints.find((r) => r.id === intent.id) as StoredRecord;
-          return { stored, changed };
+          return { stored, changed, previousBest };
         },
-        { flush: false },
+        { flush: false, declared: true },
       );
-      return { status: 'saved', record: await this.#afterCommit(result.stored, index, result.changed, started) };
+      const record = await this.#afterCommit(result.stored, index, result.changed, result.previousBest, started);
+      return { status: 'saved', record };
     } catch (error) {
       if (!(await this.#isCommitted(intent.id))) {
         await ctx
@@ -258,15 +268,12 @@ export class SavePipeline {
     stored: StoredRecord,
     index: IndexFile,
     changed: Set<string>,
+    previousBest: StoredRecord | undefined,
     started: number,
   ): Promise<CheckpointRecord> {
     const { ctx } = this;
     const { o } = ctx;
     const record = ctx.withPath(stored);
-    const previousBest = findBest(
-      index.checkpoints.filter((r) => r.id !== stored.id),
-      o.score,
-    );
     await ctx.notifyTracker('recordCheckpoint', async (t) => {
       await t.recordCheckpoint(record);
       for (const other of index.checkpoints) {
@@ -292,22 +299,24 @@ export class SavePipeline {
       record: ctx.info(record),
       durationMs: performance.now() - started,
     });
-    if (o.backup?.(record)) await backup(ctx, record.id);
+    const backedUp = o.backup?.(record) ?? false;
+    if (backedUp) await backup(ctx, record.id);
     if (o.retention.length > 0) await applyRetention(ctx);
-    return (await ctx.find(record.id)) ?? record;
+    // Read back only when a backup or retention may have changed it (a lookup costs a scan).
+    return backedUp || o.retention.length > 0 ? ((await ctx.find(record.id)) ?? record) : record;
   }
 
   /** A file name not used by any record nor by a file on disk: `name`, then `name-v1`, `name-v2`, ... */
-  #freeName(stem: string, index: IndexFile): string {
+  #freeName(stem: string, index: IndexFile, facts: RecordFacts | undefined): string {
     const { folder, extension } = this.ctx;
-    const taken = new Set([
-      ...index.checkpoints.map((r) => r.file),
-      ...index.pending.map((p) => p.record.file),
-      ...index.deleting,
-    ]);
+    // Under the lock, the store's facts answer without a scan; outside it (the name a
+    // `beforeSave` hook is shown) a scan of the records will do.
+    const recorded = (name: string) => (facts ? facts.hasFile(name) : index.checkpoints.some((r) => r.file === name));
+    const taken = (name: string) =>
+      recorded(name) || index.pending.some((p) => p.record.file === name) || index.deleting.includes(name);
     for (let version = 0; ; version++) {
       const name = `${version === 0 ? stem : `${stem}-v${version}`}${extension}`;
-      if (!taken.has(name) && !existsSync(join(folder, name))) return name;
+      if (!taken(name) && !existsSync(join(folder, name))) return name;
     }
   }
 }
