@@ -10,9 +10,15 @@ import { type RecoveryReport, reconcile } from './recovery.js';
 export async function openExperiment(ctx: ManagerContext): Promise<RecoveryReport> {
   const { o } = ctx;
   if (o.readOnly) return openReadOnly(ctx);
-  const { result } = await ctx.update(async (index, changes) => {
-    changes.everything(); // reconciling edits statuses in place
+  const { result } = await ctx.update(async (index) => {
+    const records = index.checkpoints.slice();
+    const statuses = records.map((r) => r.status);
     const report = await reconcile(index, recoveryContext(ctx));
+    // Reconciling marks statuses in place: the records it changed are replaced by copies, so
+    // the journal gets exactly those (not every record at every opening).
+    records.forEach((record, i) => {
+      if (record.status !== statuses[i] && index.checkpoints[i] === record) index.checkpoints[i] = { ...record };
+    });
     const previous = index.best;
     if (previous && (previous.monitor !== o.best.monitor || previous.mode !== o.best.mode)) {
       o.warn(
