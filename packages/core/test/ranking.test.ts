@@ -3,7 +3,11 @@ import { RecordFacts } from '../src/manager/facts.js';
 import { flagAppended, monitorScore, refreshFlags } from '../src/manager/ranking.js';
 import type { StoredRecord } from '../src/manager/record.js';
 
-function record(sequence: number, metrics: Record<string, number>, status: StoredRecord['status'] = 'ok'): StoredRecord {
+function record(
+  sequence: number,
+  metrics: Record<string, number>,
+  status: StoredRecord['status'] = 'ok',
+): StoredRecord {
   return {
     id: `c${sequence}`,
     sequence,

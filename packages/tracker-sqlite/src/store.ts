@@ -5,7 +5,6 @@
 import {
   type CheckpointRecord,
   ClosedError,
-  ConflictError,
   checkName,
   checkPoint,
   checkStatus,

@@ -15,7 +15,6 @@ import {
   type ExperimentPage,
   type ExperimentQuery,
   type ExperimentStatus,
-  exportText,
   type MetricBucket,
   type MetricPointRow,
   type MetricSummary,
@@ -107,7 +106,7 @@ export class SqliteTracking implements TrackingDatabase {
     return this.store.exportExperiment(id);
   }
   async export(id: number, format: 'json' | 'csv' = 'json'): Promise<string> {
-    return exportText(this.store.exportExperiment(id), format);
+    return this.store.export(id, format);
   }
   async close(): Promise<void> {
     this.store.close();

@@ -269,18 +269,12 @@ function emptyIndex(options: { experiment: string; model: string }): IndexFile {
 
 /**
  * What a change did that comparing cannot see. Records are replaced, never
- * edited, so comparing identities finds every change cheaply (a save costs
- * the same whatever the number of checkpoints); a change that does edit in
- * place (reconciling statuses on open) says `everything()`.
+ * edited, so comparing identities finds every change; a save, whose cost must
+ * not grow with the number of records, declares its puts instead.
  */
 export class Changes {
-  all = false;
   /** With `update(…, { declared: true })`: every record the change put (it removes none). */
   readonly puts: StoredRecord[] = [];
-
-  everything(): void {
-    this.all = true;
-  }
 
   /** Declares a record the change added or replaced (see `declared`). */
   put(record: StoredRecord): void {
@@ -315,9 +309,9 @@ function snapshotOf(index: IndexFile, declared: boolean): Before {
  * comparisons with no allocation; anything else (a deletion, a reordering)
  * compares by id through maps.
  */
-function recordEntries(before: readonly StoredRecord[], records: readonly StoredRecord[], all: boolean): Entry[] {
+function recordEntries(before: readonly StoredRecord[], records: readonly StoredRecord[]): Entry[] {
   const entries: Entry[] = [];
-  if (!all && records.length >= before.length) {
+  if (records.length >= before.length) {
     let aligned = true;
     for (let i = 0; i < before.length; i++) {
       const now = records[i] as StoredRecord;
@@ -340,7 +334,7 @@ function recordEntries(before: readonly StoredRecord[], records: readonly Stored
   const now = new Set<string>();
   for (const record of records) {
     now.add(record.id);
-    if (previous.get(record.id) !== record || all) entries.push({ op: 'put', record });
+    if (previous.get(record.id) !== record) entries.push({ op: 'put', record });
   }
   for (const id of previous.keys()) if (!now.has(id)) entries.push({ op: 'del', id });
   return entries;
@@ -350,12 +344,12 @@ function recordEntries(before: readonly StoredRecord[], records: readonly Stored
 function diff(before: Before, index: IndexFile, changes: Changes, declared: boolean): Entry[] {
   const entries: Entry[] = declared
     ? changes.puts.map((record) => ({ op: 'put', record }))
-    : recordEntries(before.records, index.checkpoints, changes.all);
+    : recordEntries(before.records, index.checkpoints);
   const pendingBefore = new Map(before.pending.map((p) => [p.record.id, p]));
   const pendingNow = new Set<string>();
   for (const save of index.pending) {
     pendingNow.add(save.record.id);
-    if (pendingBefore.get(save.record.id) !== save || changes.all) entries.push({ op: 'intent', save });
+    if (pendingBefore.get(save.record.id) !== save) entries.push({ op: 'intent', save });
   }
   for (const id of pendingBefore.keys()) if (!pendingNow.has(id)) entries.push({ op: 'abort', id });
   const deletingBefore = new Set(before.deleting);

@@ -307,13 +307,11 @@ export class SavePipeline {
   }
 
   /** A file name not used by any record nor by a file on disk: `name`, then `name-v1`, `name-v2`, ... */
-  #freeName(stem: string, index: IndexFile, facts: RecordFacts | undefined): string {
+  #freeName(stem: string, index: IndexFile, facts: RecordFacts): string {
     const { folder, extension } = this.ctx;
-    // Under the lock, the store's facts answer without a scan; outside it (the name a
-    // `beforeSave` hook is shown) a scan of the records will do.
-    const recorded = (name: string) => (facts ? facts.hasFile(name) : index.checkpoints.some((r) => r.file === name));
+    // The store's facts know every record's file without a scan; pending saves and deletions are few.
     const taken = (name: string) =>
-      recorded(name) || index.pending.some((p) => p.record.file === name) || index.deleting.includes(name);
+      facts.hasFile(name) || index.pending.some((p) => p.record.file === name) || index.deleting.includes(name);
     for (let version = 0; ; version++) {
       const name = `${version === 0 ? stem : `${stem}-v${version}`}${extension}`;
       if (!taken(name) && !existsSync(join(folder, name))) return name;

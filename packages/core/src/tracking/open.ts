@@ -3,6 +3,7 @@
  * package that implements it (`@ckpt/tracker-sqlite`, `-postgres`, `-mysql`),
  * loaded only when used: a user installs only the tracker they need.
  */
+import { existsSync } from 'node:fs';
 import { DatabaseError, NotFoundError } from '../errors.js';
 import type { ConnectTracking, TrackingDatabase } from './database.js';
 import { type DatabaseLocation, parseDatabaseLocation } from './url.js';
@@ -39,7 +40,6 @@ async function loadTracker(location: DatabaseLocation, options: OpenTrackingOpti
 export async function openTrackingDatabase(url: string, options: OpenTrackingOptions = {}): Promise<TrackingDatabase> {
   const location = parseDatabaseLocation(url);
   if (location.kind === 'sqlite' && (options.mustExist ?? options.readonly) && location.target !== ':memory:') {
-    const { existsSync } = await import('node:fs');
     if (!existsSync(location.target)) {
       throw new NotFoundError(`no tracking database at ${location.display}`, {
         path: location.target,
