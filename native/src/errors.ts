@@ -10,6 +10,7 @@ export const NativeErrorCode = {
   OutOfBounds: 'CKPT_OUT_OF_BOUNDS',
   ViewTooLarge: 'CKPT_VIEW_TOO_LARGE',
   NoSpace: 'CKPT_NO_SPACE',
+  Format: 'CKPT_FORMAT',
   Closed: 'CKPT_CLOSED',
   InvalidArgument: 'CKPT_INVALID_ARGUMENT',
   Io: 'CKPT_IO',

@@ -7,7 +7,7 @@
  */
 import { type Binding, loadBinding } from './binding.js';
 import { type RangeDownload, type RangeDownloadOptions, startDownload } from './download.js';
-import { NativeErrorCode, nativeError } from './errors.js';
+import { fromBindingError, NativeErrorCode, nativeError } from './errors.js';
 import { jsImplementation } from './js-impl.js';
 import { waitForLock } from './lock.js';
 import { nativeImplementation } from './native-impl.js';
@@ -99,6 +99,24 @@ export function downloadRange(options: RangeDownloadOptions): RangeDownload {
     });
   }
   return startDownload(selected.binding, options);
+}
+
+/** A safetensors header as flat arrays, as `readSafetensorsHeader` returns it. */
+export type SafetensorsHeaderTable = ReturnType<Binding['readSafetensorsHeader']>;
+
+/**
+ * Reads and validates the header of a safetensors file with the reference
+ * `safetensors` crate, on the calling thread, touching no tensor bytes.
+ * Returns undefined when the native binding is not in use (parse in
+ * JavaScript then). Refusals are CKPT_FORMAT errors.
+ */
+export function readSafetensorsHeader(path: string): SafetensorsHeaderTable | undefined {
+  if (!selected.binding) return undefined;
+  try {
+    return selected.binding.readSafetensorsHeader(path);
+  } catch (error) {
+    throw fromBindingError(error, path);
+  }
 }
 
 /**

@@ -103,6 +103,14 @@ export function parseHeader(bytes: Uint8Array, fileSize: number, path: string): 
     throw fail(`safetensors header names ${JSON.stringify(duplicate)} twice`, { found: duplicate });
   }
 
+  const fraction = firstWrittenFraction(text);
+  if (fraction !== undefined) {
+    throw fail(`safetensors header writes the number ${fraction} where shapes and data_offsets hold integers`, {
+      expected: 'integers written without a fraction or exponent',
+      found: fraction,
+    });
+  }
+
   let metadata: Record<string, string> | undefined;
   const entries: HeaderEntry[] = [];
   for (const [name, value] of Object.entries(json)) {
@@ -243,6 +251,9 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
+const DOT = 0x2e;
+const SMALL_E = 0x65;
+const CAPITAL_E = 0x45;
 
 /** Just past the closing quote of the string starting at `i`. */
 function stringEnd(text: string, i: number): number {
@@ -255,6 +266,32 @@ function stringEnd(text: string, i: number): number {
     if (backslashes % 2 === 0) return j + 1;
   }
 }
+
+/**
+ * The first number written with a fraction or an exponent inside an array of
+ * a tensor entry (a shape or data_offsets), such as `2.0` or `1e3`.
+ * JSON.parse reads those as integers; the reference refuses them.
+ */
+function firstWrittenFraction(text: string): string | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      i = stringEnd(text, i) - 1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      depth++;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    } else if (depth === 3 && (c === DOT || ((c === SMALL_E || c === CAPITAL_E) && isDigit(text.charCodeAt(i - 1))))) {
+      const match = /-?[0-9]*\.?[0-9]*(?:[eE][-+]?[0-9]*)?$/.exec(text.slice(Math.max(0, i - 32), i + 1));
+      const rest = /^[-+0-9eE.]*/.exec(text.slice(i + 1, i + 33));
+      return `${match?.[0] ?? ''}${rest?.[0] ?? ''}`;
+    }
+  }
+  return undefined;
+}
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
 /** [start, end) of every top-level key's string token, scanning iteratively (no recursion). */
 function topLevelKeySpans(text: string): Array<[number, number]> {

@@ -1,7 +1,8 @@
 import { open } from 'node:fs/promises';
 import { type DType, NotFoundError, type Tensor, tensor } from '@ckpt/core';
 import { fromNodeError, type MappedFile, mapFile, NativeErrorCode, nativeError } from '@ckpt/native';
-import { type HeaderEntry, LENGTH_PREFIX_BYTES, type ParsedHeader, parseHeader, readHeaderLength } from './header.js';
+import { type HeaderEntry, LENGTH_PREFIX_BYTES, parseHeader, readHeaderLength } from './header.js';
+import { type FileHeader, isFormatRefusal, readHeaderNatively, refusalOf } from './native-header.js';
 
 export interface TensorEntry {
   name: string;
@@ -15,8 +16,26 @@ export interface TensorEntry {
 /** Bytes read with the first read: the length prefix and, usually, the whole header. */
 const FIRST_READ = 64 * 1024;
 
-/** Reads and validates the header of a safetensors file, touching no tensor bytes. */
-export async function readHeader(path: string): Promise<ParsedHeader & { fileSize: number }> {
+/**
+ * Reads and validates the header of a safetensors file, touching no tensor
+ * bytes: by the addon (the reference crate's validation) when it is in use,
+ * else in JavaScript. A file the addon refuses is read again in JavaScript
+ * for its detailed message; the two parsers agree on every file tested.
+ */
+export async function readHeader(path: string): Promise<FileHeader> {
+  let header: FileHeader | undefined;
+  try {
+    header = readHeaderNatively(path);
+  } catch (error) {
+    if (!isFormatRefusal(error)) throw error;
+    await readHeaderInJavaScript(path);
+    throw refusalOf(error, path);
+  }
+  return header ?? readHeaderInJavaScript(path);
+}
+
+/** The JavaScript parser: the fallback without the addon, and the source of detailed refusals. */
+export async function readHeaderInJavaScript(path: string): Promise<FileHeader> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, 'r');
@@ -36,7 +55,8 @@ export async function readHeader(path: string): Promise<ParsedHeader & { fileSiz
       const rest = await handle.read(bytes, 0, headerLength, LENGTH_PREFIX_BYTES);
       bytes = bytes.subarray(0, rest.bytesRead);
     }
-    return { ...parseHeader(bytes, stats.size, path), fileSize: stats.size };
+    const parsed = parseHeader(bytes, stats.size, path);
+    return { ...parsed, fileSize: stats.size, names: parsed.entries.map((e) => e.name) };
   } finally {
     await handle.close();
   }
@@ -61,18 +81,17 @@ export class SafetensorsFile {
   readonly path: string;
   readonly fileSize: number;
   readonly metadata: Record<string, string>;
-  /** Tensors in file order. */
-  readonly tensors: readonly TensorEntry[];
-  readonly #byName: Map<string, TensorEntry>;
+  readonly #header: FileHeader;
   readonly #copy: boolean;
+  #tensors: readonly TensorEntry[] | undefined;
+  #byName: Map<string, TensorEntry> | undefined;
   #mapped: MappedFile | undefined;
 
-  private constructor(path: string, header: ParsedHeader & { fileSize: number }, copy: boolean) {
+  private constructor(path: string, header: FileHeader, copy: boolean) {
     this.path = path;
     this.fileSize = header.fileSize;
     this.metadata = header.metadata ?? {};
-    this.tensors = header.entries.map((e) => toEntry(e, header.dataStart));
-    this.#byName = new Map(this.tensors.map((t) => [t.name, t]));
+    this.#header = header;
     this.#copy = copy;
   }
 
@@ -80,12 +99,24 @@ export class SafetensorsFile {
     return new SafetensorsFile(path, await readHeader(path), options.copy ?? false);
   }
 
+  /** Tensor names in file order. */
   get names(): string[] {
-    return this.tensors.map((t) => t.name);
+    return [...this.#header.names];
+  }
+
+  /** Tensors in file order (built on first use). */
+  get tensors(): readonly TensorEntry[] {
+    this.#tensors ??= this.#header.entries.map((e) => toEntry(e, this.#header.dataStart));
+    return this.#tensors;
+  }
+
+  #entry(name: string): TensorEntry | undefined {
+    this.#byName ??= new Map(this.tensors.map((t) => [t.name, t]));
+    return this.#byName.get(name);
   }
 
   has(name: string): boolean {
-    return this.#byName.has(name);
+    return this.#entry(name) !== undefined;
   }
 
   /** Whether tensors are views of the mapping rather than copies. */
@@ -112,7 +143,7 @@ export class SafetensorsFile {
   }
 
   tensor(name: string): Tensor {
-    const entry = this.#byName.get(name);
+    const entry = this.#entry(name);
     if (!entry) {
       throw new NotFoundError(`no tensor named ${JSON.stringify(name)} in ${this.path}`, {
         path: this.path,

@@ -15,6 +15,7 @@ pub enum IoError {
     FileChanged { path: PathBuf, detail: String },
     OutOfBounds { path: PathBuf, offset: u64, length: u64, size: u64 },
     NoSpace { path: PathBuf },
+    InvalidFormat { path: PathBuf, detail: String },
     Io { path: PathBuf, op: &'static str, source: io::Error },
     InvalidArgument(String),
 }
@@ -86,6 +87,7 @@ impl IoError {
             IoError::FileChanged { .. } => "CKPT_FILE_CHANGED",
             IoError::OutOfBounds { .. } => "CKPT_OUT_OF_BOUNDS",
             IoError::NoSpace { .. } => "CKPT_NO_SPACE",
+            IoError::InvalidFormat { .. } => "CKPT_FORMAT",
             IoError::Io { .. } => "CKPT_IO",
             IoError::InvalidArgument(_) => "CKPT_INVALID_ARGUMENT",
         }
@@ -101,6 +103,7 @@ impl IoError {
             | IoError::FileChanged { path, .. }
             | IoError::OutOfBounds { path, .. }
             | IoError::NoSpace { path }
+            | IoError::InvalidFormat { path, .. }
             | IoError::Io { path, .. } => Some(path),
             IoError::InvalidArgument(_) => None,
         }
@@ -114,7 +117,9 @@ impl IoError {
         }
         match self {
             IoError::PermissionDenied { op, .. } => fields.push(("op", op.to_string())),
-            IoError::FileChanged { detail, .. } => fields.push(("detail", detail.clone())),
+            IoError::FileChanged { detail, .. } | IoError::InvalidFormat { detail, .. } => {
+                fields.push(("detail", detail.clone()))
+            }
             IoError::OutOfBounds { offset, length, size, .. } => {
                 fields.push(("offset", offset.to_string()));
                 fields.push(("length", length.to_string()));
@@ -159,6 +164,7 @@ mod tests {
             IoError::FileChanged { path: path.clone(), detail: "size 3 -> 4".into() },
             IoError::OutOfBounds { path: path.clone(), offset: 8, length: 4, size: 10 },
             IoError::NoSpace { path: path.clone() },
+            IoError::InvalidFormat { path: path.clone(), detail: "bad header".into() },
             IoError::Io { path, op: "read", source: io::Error::other("boom") },
             IoError::InvalidArgument("offset must be an integer".into()),
         ]
@@ -182,8 +188,8 @@ mod tests {
             text(5),
             "byte range out of bounds: offset 8 + length 4 is past the end of /data/model.bin (10 bytes)"
         );
-        assert_eq!(text(7), "could not read /data/model.bin: boom");
-        assert_eq!(text(8), "invalid argument: offset must be an integer");
+        assert_eq!(text(8), "could not read /data/model.bin: boom");
+        assert_eq!(text(9), "invalid argument: offset must be an integer");
     }
 
     #[test]

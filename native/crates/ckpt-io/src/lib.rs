@@ -9,6 +9,7 @@
 //! - [`map`]: read-only mappings with bounds-checked byte ranges.
 //! - [`atomic`]: writes to a temporary in the target folder, hashing in the
 //!   same pass, then flush, rename and folder flush.
+//! - [`safetensors`]: safetensors headers validated by the reference crate, as flat tables.
 //! - [`lock`]: inter-process locks the kernel releases when a holder dies.
 //! - [`sigbus`]: turns the SIGBUS a truncated mapping raises into a flag, so
 //!   a file shrinking under a reader is an error, never a crash.
@@ -21,6 +22,7 @@ pub mod hash;
 pub mod http;
 pub mod lock;
 pub mod map;
+pub mod safetensors;
 pub mod sigbus;
 
 pub use atomic::{AtomicFile, TEMP_SUFFIX, WriteSummary, write_file_atomic};

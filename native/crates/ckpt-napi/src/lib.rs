@@ -589,3 +589,39 @@ impl Work for Download {
         }
     }
 }
+
+/// A safetensors header as flat arrays: tensor i is named
+/// `names.slice(nameEnds[i - 1] ?? 0, nameEnds[i])`, has dtype number
+/// `dtypes[i]`, `ranks[i]` dimensions taken in turn from `dims`, and data
+/// from `offsets[i]` to `offsets[i + 1]` of the data section.
+#[napi(object)]
+pub struct SafetensorsHeaderTable {
+    pub header_length: f64,
+    pub file_size: f64,
+    pub names: String,
+    pub name_ends: Uint32Array,
+    pub dtypes: Uint8Array,
+    pub ranks: Uint8Array,
+    pub dims: Float64Array,
+    pub offsets: Float64Array,
+    /// `__metadata__` as key, value, key, value…, sorted by key.
+    pub metadata: Vec<String>,
+}
+
+/// Reads and validates a safetensors header with the reference crate, on
+/// the calling thread (a header is at most 100 MB, usually a few KB).
+#[napi]
+pub fn read_safetensors_header(env: Env, path: String) -> Result<SafetensorsHeaderTable> {
+    let table = ckpt_io::safetensors::read_header(path.as_ref()).map_err(|e| to_js_error(&env, e))?;
+    Ok(SafetensorsHeaderTable {
+        header_length: table.header_length as f64,
+        file_size: table.file_size as f64,
+        names: table.names,
+        name_ends: Uint32Array::new(table.name_ends),
+        dtypes: Uint8Array::new(table.dtypes),
+        ranks: Uint8Array::new(table.ranks),
+        dims: Float64Array::new(table.dims),
+        offsets: Float64Array::new(table.offsets),
+        metadata: table.metadata,
+    })
+}
