@@ -1,7 +1,8 @@
 // Shared pieces of the benchmarks: timing, tables, the Python reference.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const MiB = 2 ** 20;
@@ -96,3 +97,24 @@ export function table(title, header, rows) {
 
 /** 'met' or 'NOT met', after the target when one is given. */
 export const verdict = (ok, target) => `${target ? `${target}: ` : ''}${ok ? 'met' : 'NOT met'}`;
+
+/** Where every benchmark records its targets for the scoreboard (tools/bench/scoreboard.mjs). */
+export const RESULTS_FILE = process.env.CKPT_BENCH_RESULTS ?? join(tmpdir(), 'ckpt-bench', 'targets.jsonl');
+const BENCH = basename(process.argv[1] ?? 'bench', '.mjs');
+
+/** Records a target's outcome for the scoreboard and returns 'met' or 'NOT met' for the benchmark's own table. */
+export function target(name, measured, ok) {
+  mkdirSync(dirname(RESULTS_FILE), { recursive: true });
+  const line = { bench: BENCH, target: name, measured: String(measured), met: Boolean(ok) };
+  appendFileSync(RESULTS_FILE, `${JSON.stringify(line)}\n`);
+  return verdict(ok);
+}
+
+/** Prints a benchmark's targets table, each row [target, measured, ok], and records them. */
+export function printTargets(rows) {
+  table(
+    'Targets',
+    ['target', 'measured', ''],
+    rows.map(([name, measured, ok]) => [name, measured, target(name, measured, ok)]),
+  );
+}

@@ -13,7 +13,20 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { tensor } from '@ckpt/core';
 import { SafetensorsFile, safetensors } from '@ckpt/storage-safetensors';
-import { bestOf, ddFloor, formatSeconds, MiB, machine, median, python, runPython, table, timeIt, verdict, warm } from './lib.mjs';
+import {
+  bestOf,
+  ddFloor,
+  formatSeconds,
+  MiB,
+  machine,
+  median,
+  printTargets,
+  python,
+  runPython,
+  table,
+  timeIt,
+  warm,
+} from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: { runs: { type: 'string', default: '3' }, dir: { type: 'string', default: '/tmp/ckpt-bench' } },
@@ -87,8 +100,16 @@ table(
     ['ckpt `SafetensorsFile.open(path)` + `names`, 2 MiB file (same tensor count)', formatSeconds(listSmall), ''],
     ['ckpt `inspect` (names, dtypes, shapes, totals), 2 GiB', formatSeconds(inspectBig), ''],
     ['Python `safe_open(...).keys()`, 2 GiB (strongest)', formatSeconds(pyOpen.keys_big), `${listRatio.toFixed(2)}x`],
-    ['Python `safe_open(...).keys()`, 2 MiB', formatSeconds(pyOpen.keys_small), `${(pyOpen.keys_small / listBig).toFixed(2)}x`],
-    ['Python `safetensors.numpy.load_file`, 2 GiB (copies)', formatSeconds(pyOpen.load_file), `${(pyOpen.load_file / listBig).toFixed(0)}x`],
+    [
+      'Python `safe_open(...).keys()`, 2 MiB',
+      formatSeconds(pyOpen.keys_small),
+      `${(pyOpen.keys_small / listBig).toFixed(2)}x`,
+    ],
+    [
+      'Python `safetensors.numpy.load_file`, 2 GiB (copies)',
+      formatSeconds(pyOpen.load_file),
+      `${(pyOpen.load_file / listBig).toFixed(0)}x`,
+    ],
   ],
 );
 
@@ -217,7 +238,11 @@ table(
       formatSeconds(pySave.save_hash_fsync),
       `${(pySave.save_hash_fsync / saveSync).toFixed(2)}x`,
     ],
-    ['`dd` 1 GiB of zeros with `conv=fsync` (the write floor)', formatSeconds(floor), `${toFloor.toFixed(2)}x the floor`],
+    [
+      '`dd` 1 GiB of zeros with `conv=fsync` (the write floor)',
+      formatSeconds(floor),
+      `${toFloor.toFixed(2)}x the floor`,
+    ],
   ],
 );
 
@@ -245,21 +270,28 @@ table(
   [['JS heap + anonymous memory added by loading and reading 2 GiB', `${(added / MiB).toFixed(1)} MiB`, '< 64 MiB']],
 );
 
-console.log('\n### Targets\n');
-console.log('| target | measured | |');
-console.log('|---|---:|---|');
-console.log(
-  `| listing flat in file size: 2 GiB <= 2x the 2 MiB file | ${(listBig / listSmall).toFixed(2)}x | ${verdict(listBig <= 2 * listSmall)} |`,
-);
-console.log(
-  `| listing >= 10x faster than \`load_file\` | ${(pyOpen.load_file / listBig).toFixed(0)}x | ${verdict(pyOpen.load_file / listBig >= 10)} |`,
-);
-console.log(`| open + list >= 1.5x \`safe_open().keys()\` | ${listRatio.toFixed(2)}x | ${verdict(listRatio >= 1.5)} |`);
-console.log(
-  `| save + digest >= 1.5x \`save_file\` + hashlib | ${(pySave.save_hash / saveNoSync).toFixed(2)}x | ${verdict(pySave.save_hash / saveNoSync >= 1.5)} |`,
-);
-console.log(
-  `| save + digest + fsync >= 1.5x \`save_file\` + fsync + hashlib | ${(pySave.save_hash_fsync / saveSync).toFixed(2)}x | ${verdict(pySave.save_hash_fsync / saveSync >= 1.5)} |`,
-);
-console.log(`| save + digest + fsync <= 1.25x the \`dd\` floor | ${toFloor.toFixed(2)}x | ${verdict(toFloor <= 1.25)} |`);
-console.log(`| loading 2 GiB adds < 64 MiB | ${(added / MiB).toFixed(1)} MiB | ${verdict(added < 64 * MiB)} |`);
+const targetRows = [];
+targetRows.push([
+  `listing flat in file size: 2 GiB <= 2x the 2 MiB file`,
+  `${(listBig / listSmall).toFixed(2)}x`,
+  listBig <= 2 * listSmall,
+]);
+targetRows.push([
+  `listing >= 10x faster than \`load_file\``,
+  `${(pyOpen.load_file / listBig).toFixed(0)}x`,
+  pyOpen.load_file / listBig >= 10,
+]);
+targetRows.push([`open + list >= 1.5x \`safe_open().keys()\``, `${listRatio.toFixed(2)}x`, listRatio >= 1.5]);
+targetRows.push([
+  `save + digest >= 1.5x \`save_file\` + hashlib`,
+  `${(pySave.save_hash / saveNoSync).toFixed(2)}x`,
+  pySave.save_hash / saveNoSync >= 1.5,
+]);
+targetRows.push([
+  `save + digest + fsync >= 1.5x \`save_file\` + fsync + hashlib`,
+  `${(pySave.save_hash_fsync / saveSync).toFixed(2)}x`,
+  pySave.save_hash_fsync / saveSync >= 1.5,
+]);
+targetRows.push([`save + digest + fsync <= 1.25x the \`dd\` floor`, `${toFloor.toFixed(2)}x`, toFloor <= 1.25]);
+targetRows.push([`loading 2 GiB adds < 64 MiB`, `${(added / MiB).toFixed(1)} MiB`, added < 64 * MiB]);
+printTargets(targetRows);

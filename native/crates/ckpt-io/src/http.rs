@@ -1,33 +1,39 @@
-//! One ranged HTTP/1.1 GET written straight into a file at an offset.
+//! One ranged HTTP(S) GET written straight into a file at an offset.
 //!
-//! Why our own: this is the transfer that decides how fast a checkpoint
-//! arrives, and done in JavaScript it costs four times curl's CPU (HTTP
-//! parsing, buffers, garbage collection on the event loop). Here the socket
-//! is read into one buffer and written with `pwrite`, nothing else. It does
-//! only what a presigned S3 GET needs: `http`/`https` (rustls, webpki roots),
-//! a `Content-Length` body, no redirects. Retries, resuming and verifying
-//! stay with the caller; this reports exactly how many bytes it wrote, even
-//! when it fails, so the caller resumes from there.
+//! The HTTP client is `ureq` (HTTP/1.1 over rustls): proxies from the
+//! environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`),
+//! chunked bodies, redirects, IPv6, and the system's CA certificates beside
+//! Mozilla's. What is ours is the loop around it, the part that decides how
+//! fast a checkpoint arrives: the body is read into one 1 MiB buffer and
+//! written with `pwrite`, with no JavaScript per byte. A read that waits
+//! longer than the stall timeout fails; `cancel` is honoured within 200 ms
+//! even while a read waits (see `Cancellable`). Retries, resuming and
+//! verifying stay with the caller; this reports exactly how many bytes it
+//! wrote, even when it fails, so the caller resumes from there.
 
 use std::fs::OpenOptions;
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::time::Duration as Budget;
+use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport};
 
 /// Bytes gathered from the socket before each `pwrite`.
 const WRITE_BLOCK: usize = 1 << 20;
-/// The longest response head we accept.
-const MAX_HEAD: usize = 64 << 10;
-/// How often a blocked read wakes to check for cancellation.
+/// How often a waiting read wakes to check for cancellation.
 const POLL: Duration = Duration::from_millis(200);
+/// Writeback of the downloaded bytes is started every this many bytes, so the
+/// caller's final flush (a resolved checkpoint is always flushed) waits only for the tail.
+const WRITEBACK_STEP: u64 = 64 << 20;
 
 pub struct RangeRequest {
     pub url: String,
-    /// Sent as they are (`Range`, `If-Match`, ...); `Host` and `Connection` are ours.
+    /// Sent as they are (`Range`, `If-Match`, ...).
     pub headers: Vec<(String, String)>,
     pub path: PathBuf,
     /// Where in the file the first byte goes.
@@ -73,92 +79,121 @@ impl std::fmt::Display for DownloadError {
     }
 }
 
-struct Url<'a> {
-    tls: bool,
-    /// `host[:port]` as written in the URL: the `Host` header, which a presigned URL's signature covers.
-    authority: &'a str,
-    host: &'a str,
-    port: u16,
-    target: &'a str,
+/// The trusted roots, loaded once: the system's store (which is where corporate
+/// CAs live, and what `SSL_CERT_FILE`/`SSL_CERT_DIR` point at) and Mozilla's.
+fn root_certificates() -> Arc<Vec<Certificate<'static>>> {
+    static ROOTS: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            // Unreadable system certificates are skipped: Mozilla's roots remain.
+            let system = rustls_native_certs::load_native_certs().certs;
+            let mozilla = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter();
+            let all = system
+                .iter()
+                .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+                .chain(mozilla.map(|der| Certificate::from_der(der.as_ref()).to_owned()))
+                .collect();
+            Arc::new(all)
+        })
+        .clone()
 }
 
-fn parse_url(url: &str) -> Result<Url<'_>, String> {
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(format!("not an http(s) URL: {url}"));
-    };
-    let (authority, target) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-            (host, port.parse().map_err(|_| format!("bad port in {url}"))?)
-        }
-        _ => (authority, if tls { 443 } else { 80 }),
-    };
-    if host.is_empty() {
-        return Err(format!("no host in {url}"));
+/// An agent for one download: its connections honour `cancel`, statuses are
+/// answers rather than errors, and no body is decompressed.
+fn agent(stall: Duration, cancel: Arc<AtomicBool>) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        // Reads of up to a whole write block: fewer system calls for a GiB than the 128 KiB default.
+        .input_buffer_size(WRITE_BLOCK)
+        .timeout_connect(Some(stall))
+        .timeout_per_read(Some(stall))
+        .timeout_per_write(Some(stall))
+        .tls_config(TlsConfig::builder().root_certs(RootCerts::Specific(root_certificates())).build())
+        .build();
+    let connector = DefaultConnector::default().chain(CancelConnector { cancel });
+    ureq::Agent::with_parts(config, connector, DefaultResolver::default())
+}
+
+/// Wraps every connection in `Cancellable`.
+#[derive(Debug)]
+struct CancelConnector {
+    cancel: Arc<AtomicBool>,
+}
+
+impl<In: Transport> Connector<In> for CancelConnector {
+    type Out = Cancellable<In>;
+
+    fn connect(&self, _: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(chained.map(|inner| Cancellable { inner, cancel: Arc::clone(&self.cancel) }))
     }
-    Ok(Url { tls, authority, host: host.trim_start_matches('[').trim_end_matches(']'), port, target })
 }
 
-trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
+/// A connection whose reads wait in slices of `POLL`, checking `cancel` between them,
+/// so a cancelled download stops promptly even when the server has gone silent.
+#[derive(Debug)]
+struct Cancellable<T> {
+    inner: T,
+    cancel: Arc<AtomicBool>,
+}
 
-fn connect(url: &Url<'_>, timeout: Duration) -> Result<Box<dyn Stream>, String> {
-    let addresses: Vec<_> =
-        (url.host, url.port).to_socket_addrs().map_err(|e| format!("cannot resolve {}: {e}", url.host))?.collect();
-    let mut last = format!("no address for {}", url.host);
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(tcp) => {
-                tcp.set_nodelay(true).ok();
-                tcp.set_read_timeout(Some(POLL)).map_err(|e| e.to_string())?;
-                tcp.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-                if !url.tls {
-                    return Ok(Box::new(tcp));
-                }
-                let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-                let config =
-                    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                        .with_safe_default_protocol_versions()
-                        .map_err(|e| e.to_string())?
-                        .with_root_certificates(roots)
-                        .with_no_client_auth();
-                let name = rustls::pki_types::ServerName::try_from(url.host.to_string())
-                    .map_err(|e| format!("bad host name {}: {e}", url.host))?;
-                let connection = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-                return Ok(Box::new(rustls::StreamOwned::new(connection, tcp)));
+fn cancelled() -> ureq::Error {
+    ureq::Error::Io(io::Error::new(io::ErrorKind::Interrupted, "cancelled"))
+}
+
+impl<T: Transport> Transport for Cancellable<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let started = Instant::now();
+        let limit = timeout.per_read.map_or(Duration::MAX, std_duration).min(std_duration(timeout.after));
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(cancelled());
             }
-            Err(e) => last = format!("cannot connect to {address}: {e}"),
+            let left = limit.saturating_sub(started.elapsed());
+            let slice = NextTimeout { after: Budget::Exact(left.min(POLL)), per_read: None, ..timeout };
+            match self.inner.await_input(slice) {
+                // Our slice ran out, not the caller's budget: wait on.
+                Err(ureq::Error::Timeout(_)) if started.elapsed() < limit => continue,
+                // The caller's budget ran out: report its reason.
+                Err(ureq::Error::Timeout(_)) => return Err(ureq::Error::Timeout(timeout.for_read().reason)),
+                other => return other,
+            }
         }
     }
-    Err(last)
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
 }
 
-/// Reads, waking every `POLL` to honour `cancel` and counting silence against `stall`.
-fn read_some(
-    stream: &mut dyn Stream,
-    buffer: &mut [u8],
-    cancel: &AtomicBool,
-    stall: Duration,
-) -> Result<usize, DownloadFailure> {
-    let started = Instant::now();
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(DownloadFailure::Cancelled);
-        }
-        match stream.read(buffer) {
-            Ok(n) => return Ok(n),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                if started.elapsed() >= stall {
-                    return Err(DownloadFailure::Stalled(stall));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(DownloadFailure::Network(format!("read failed: {e}"))),
-        }
+fn std_duration(budget: Budget) -> Duration {
+    match budget {
+        Budget::Exact(duration) => duration,
+        Budget::NotHappening => Duration::MAX,
+    }
+}
+
+/// What a ureq failure means for the caller.
+fn classify(error: ureq::Error, stall: Duration, cancel: &AtomicBool) -> DownloadFailure {
+    if cancel.load(Ordering::Relaxed) {
+        return DownloadFailure::Cancelled;
+    }
+    match error {
+        ureq::Error::Timeout(ureq::Timeout::PerRead) => DownloadFailure::Stalled(stall),
+        ureq::Error::Timeout(which) => DownloadFailure::Network(format!("timed out ({which:?})")),
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::Interrupted => DownloadFailure::Cancelled,
+        other => DownloadFailure::Network(other.to_string()),
     }
 }
 
@@ -166,75 +201,44 @@ fn read_some(
 /// `progress(written)` is called after every write with the running total.
 pub fn download_range(
     request: &RangeRequest,
-    cancel: &AtomicBool,
+    cancel: &Arc<AtomicBool>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, DownloadError> {
     let mut written = 0u64;
     let fail = |failure, written| DownloadError { failure, written };
-    let url = parse_url(&request.url).map_err(|m| fail(DownloadFailure::Network(m), 0))?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(fail(DownloadFailure::Cancelled, 0));
+    }
+    if !(request.url.starts_with("http://") || request.url.starts_with("https://")) {
+        return Err(fail(DownloadFailure::Network(format!("not an http(s) URL: {}", request.url)), 0));
+    }
     let file = OpenOptions::new()
         .write(true)
         .open(&request.path)
         .map_err(|e| fail(DownloadFailure::File(format!("cannot open {}: {e}", request.path.display())), 0))?;
-    let mut stream = connect(&url, request.stall).map_err(|m| fail(DownloadFailure::Network(m), 0))?;
 
-    let mut head = format!("GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", url.target, url.authority);
+    let mut get = agent(request.stall, Arc::clone(cancel)).get(&request.url);
     for (name, value) in &request.headers {
         if name.contains(['\r', '\n', ':']) || value.contains(['\r', '\n']) {
             return Err(fail(DownloadFailure::Network(format!("bad header {name}")), 0));
         }
-        head.push_str(&format!("{name}: {value}\r\n"));
+        get = get.header(name.as_str(), value.as_str());
     }
-    head.push_str("\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.flush())
-        .map_err(|e| fail(DownloadFailure::Network(format!("cannot send the request: {e}")), 0))?;
-
-    // The response head, and whatever of the body came with it.
-    let mut buffer = vec![0u8; WRITE_BLOCK];
-    let mut filled = 0;
-    let (status, content_length, body_start) = loop {
-        let n =
-            read_some(&mut *stream, &mut buffer[filled..MAX_HEAD], cancel, request.stall).map_err(|f| fail(f, 0))?;
-        if n == 0 {
-            return Err(fail(DownloadFailure::Network("connection closed before the response".into()), 0));
-        }
-        filled += n;
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(&buffer[..filled]) {
-            Ok(httparse::Status::Complete(size)) => {
-                let status = response.code.unwrap_or(0);
-                let header = |wanted: &str| {
-                    response
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(wanted))
-                        .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
-                };
-                if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) && status < 300 {
-                    return Err(fail(DownloadFailure::Network("chunked responses are not supported".into()), 0));
-                }
-                let length = header("content-length").and_then(|v| v.parse::<u64>().ok());
-                break (status, length, size);
-            }
-            Ok(httparse::Status::Partial) if filled < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(fail(DownloadFailure::Network("response head larger than 64 KiB".into()), 0));
-            }
-            Err(e) => return Err(fail(DownloadFailure::Network(format!("malformed response: {e}")), 0)),
-        }
-    };
+    let mut response = get.call().map_err(|e| fail(classify(e, request.stall, cancel), 0))?;
+    let status = response.status().as_u16();
+    let offered = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let mut body = response.body_mut().as_reader();
     if !(200..300).contains(&status) {
-        let body = String::from_utf8_lossy(&buffer[body_start..filled]).chars().take(512).collect();
+        let mut start = Vec::new();
+        let _ = body.by_ref().take(512).read_to_end(&mut start);
+        let body = String::from_utf8_lossy(&start).into_owned();
         return Err(fail(DownloadFailure::Status { status, body }, 0));
     }
-    if content_length.is_some_and(|n| n < request.length) {
+    if offered.is_some_and(|n| n < request.length) {
         return Err(fail(
             DownloadFailure::Network(format!(
                 "the server offers {} bytes where {} were asked for",
-                content_length.unwrap_or(0),
+                offered.unwrap_or(0),
                 request.length
             )),
             0,
@@ -242,39 +246,45 @@ pub fn download_range(
     }
 
     // The body: gather a block, write it where it belongs, repeat.
-    buffer.copy_within(body_start..filled, 0);
-    let mut pending = filled - body_start;
+    let mut buffer = vec![0u8; WRITE_BLOCK];
+    let mut pending = 0usize;
+    let mut writeback_from = 0u64;
     loop {
         let wanted = (request.length - written) as usize;
         let complete = pending >= wanted;
         if complete || pending == buffer.len() {
             let take = pending.min(wanted);
-            file.write_all_at(&buffer[..take], request.offset + written).map_err(|e| {
-                let failure = if e.kind() == io::ErrorKind::StorageFull {
-                    DownloadFailure::File(format!(
-                        "no space left on the device while writing {}",
-                        request.path.display()
-                    ))
-                } else {
-                    DownloadFailure::File(format!("cannot write {}: {e}", request.path.display()))
-                };
-                fail(failure, written)
-            })?;
+            write_block(&file, &buffer[..take], request, written).map_err(|f| fail(f, written))?;
             written += take as u64;
             pending = 0;
+            if written - writeback_from >= WRITEBACK_STEP {
+                start_writeback(&file, request.offset + writeback_from, written - writeback_from);
+                writeback_from = written;
+            }
             progress(written);
             if complete {
                 return Ok(written);
             }
         }
-        let n = read_some(&mut *stream, &mut buffer[pending..], cancel, request.stall).map_err(|f| fail(f, written))?;
-        if n == 0 {
-            // Keep what arrived: the caller resumes from `written`.
-            if pending > 0 {
-                let _ = file.write_all_at(&buffer[..pending], request.offset + written).map(|()| {
-                    written += pending as u64;
-                });
+        let room = (buffer.len() - pending).min(wanted - pending);
+        let n = match body.read(&mut buffer[pending..pending + room]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && !cancel.load(Ordering::Relaxed) => continue,
+            Err(e) => {
+                // Keep what arrived: the caller resumes from `written`.
+                let kept = keep_pending(&file, &buffer[..pending], request, &mut written);
+                let failure = match ureq::Error::from(e) {
+                    ureq::Error::Io(inner) => classify(unwrap_io(inner), request.stall, cancel),
+                    other => classify(other, request.stall, cancel),
+                };
+                return Err(fail(
+                    if kept { failure } else { DownloadFailure::File("cannot keep what arrived".into()) },
+                    written,
+                ));
             }
+        };
+        if n == 0 {
+            keep_pending(&file, &buffer[..pending], request, &mut written);
             return Err(fail(
                 DownloadFailure::Network(format!("connection closed after {written} of {} bytes", request.length)),
                 written,
@@ -284,9 +294,61 @@ pub fn download_range(
     }
 }
 
+/// A ureq error that crossed `Read` as an `io::Error`: the ureq error again when it is one.
+fn unwrap_io(error: io::Error) -> ureq::Error {
+    match error.into_inner() {
+        Some(inner) => match inner.downcast::<ureq::Error>() {
+            Ok(ureq_error) => *ureq_error,
+            Err(other) => ureq::Error::Io(io::Error::other(other)),
+        },
+        None => ureq::Error::Io(io::Error::other("read failed")),
+    }
+}
+
+fn write_block(
+    file: &std::fs::File,
+    bytes: &[u8],
+    request: &RangeRequest,
+    written: u64,
+) -> Result<(), DownloadFailure> {
+    file.write_all_at(bytes, request.offset + written).map_err(|e| {
+        if e.kind() == io::ErrorKind::StorageFull {
+            DownloadFailure::File(format!("no space left on the device while writing {}", request.path.display()))
+        } else {
+            DownloadFailure::File(format!("cannot write {}: {e}", request.path.display()))
+        }
+    })
+}
+
+/// Asks the kernel to start writing a range back to the disk, without waiting (advisory).
+fn start_writeback(file: &std::fs::File, offset: u64, length: u64) {
+    use std::os::fd::AsRawFd;
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            length as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+}
+
+/// Writes what arrived before a failure, so the caller can resume after it. False when it could not.
+fn keep_pending(file: &std::fs::File, pending: &[u8], request: &RangeRequest, written: &mut u64) -> bool {
+    if pending.is_empty() {
+        return true;
+    }
+    let ok = write_block(file, pending, request, *written).is_ok();
+    if ok {
+        *written += pending.len() as u64;
+    }
+    ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::net::TcpListener;
     use std::thread;
 
@@ -325,11 +387,12 @@ mod tests {
         response.extend_from_slice(&body);
         let url = serve(response, None);
         let mut reports = vec![];
-        let written =
-            download_range(&request(url, path.clone(), 100, body.len() as u64), &AtomicBool::new(false), &mut |n| {
-                reports.push(n)
-            })
-            .unwrap();
+        let written = download_range(
+            &request(url, path.clone(), 100, body.len() as u64),
+            &Arc::new(AtomicBool::new(false)),
+            &mut |n| reports.push(n),
+        )
+        .unwrap();
         assert_eq!(written, body.len() as u64);
         assert_eq!(*reports.last().unwrap(), written);
         assert!(reports.windows(2).all(|w| w[0] < w[1]));
@@ -349,7 +412,8 @@ mod tests {
         response.extend_from_slice(&body);
         let url = serve(response, Some(head + 300));
         let error =
-            download_range(&request(url, path.clone(), 0, 1000), &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+            download_range(&request(url, path.clone(), 0, 1000), &Arc::new(AtomicBool::new(false)), &mut |_| {})
+                .unwrap_err();
         assert_eq!(error.written, 300);
         assert!(matches!(error.failure, DownloadFailure::Network(_)));
         assert_eq!(&std::fs::read(&path).unwrap()[..300], &body[..300]);
@@ -361,7 +425,8 @@ mod tests {
         let path = dir.path().join("file");
         std::fs::write(&path, b"").unwrap();
         let url = serve(b"HTTP/1.1 412 Precondition Failed\r\nContent-Length: 9\r\n\r\nno match!".to_vec(), None);
-        let error = download_range(&request(url, path, 0, 10), &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+        let error =
+            download_range(&request(url, path, 0, 10), &Arc::new(AtomicBool::new(false)), &mut |_| {}).unwrap_err();
         match error.failure {
             DownloadFailure::Status { status, body } => {
                 assert_eq!(status, 412);
@@ -385,19 +450,88 @@ mod tests {
         std::fs::write(&path, b"").unwrap();
         let mut stalled = request(format!("http://127.0.0.1:{port}/k"), path.clone(), 0, 10);
         stalled.stall = Duration::from_millis(400);
-        let error = download_range(&stalled, &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+        let error = download_range(&stalled, &Arc::new(AtomicBool::new(false)), &mut |_| {}).unwrap_err();
         assert!(matches!(error.failure, DownloadFailure::Stalled(_)));
         let cancelled = request(format!("http://127.0.0.1:{port}/k"), path, 0, 10);
-        let error = download_range(&cancelled, &AtomicBool::new(true), &mut |_| {}).unwrap_err();
+        let error = download_range(&cancelled, &Arc::new(AtomicBool::new(true)), &mut |_| {}).unwrap_err();
         assert!(matches!(error.failure, DownloadFailure::Cancelled));
     }
 
     #[test]
-    fn parses_urls() {
-        let u = parse_url("https://s3.us-west-004.backblazeb2.com/b/k?x=1").unwrap();
-        assert!(u.tls && u.port == 443 && u.host == "s3.us-west-004.backblazeb2.com" && u.target == "/b/k?x=1");
-        let u = parse_url("http://127.0.0.1:9000/b/k").unwrap();
-        assert!(!u.tls && u.port == 9000 && u.host == "127.0.0.1" && u.authority == "127.0.0.1:9000");
-        assert!(parse_url("ftp://x/y").is_err());
+    fn chunked_bodies_and_redirects_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        std::fs::write(&path, vec![0u8; 20]).unwrap();
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec();
+        let target = serve(chunked, None);
+        let redirect = format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n");
+        let url = serve(redirect.into_bytes(), None);
+        let written =
+            download_range(&request(url, path.clone(), 3, 11), &Arc::new(AtomicBool::new(false)), &mut |_| {}).unwrap();
+        assert_eq!(written, 11);
+        assert_eq!(&std::fs::read(&path).unwrap()[3..14], b"hello world");
+    }
+
+    #[test]
+    fn ipv6_addresses_are_reached() {
+        let Ok(listener) = TcpListener::bind("[::1]:0") else {
+            eprintln!("skipped: no IPv6 loopback here");
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request);
+            let _ = socket.write_all(b"HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\n\r\nv6!");
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        std::fs::write(&path, b"...").unwrap();
+        let url = format!("http://[::1]:{port}/k");
+        download_range(&request(url, path.clone(), 0, 3), &Arc::new(AtomicBool::new(false)), &mut |_| {}).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"v6!");
+    }
+
+    #[test]
+    fn cancel_stops_a_read_that_waits_on_a_silent_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request);
+            let _ = socket.write_all(b"HTTP/1.1 206 Partial Content\r\nContent-Length: 100\r\n\r\nfirst");
+            thread::sleep(Duration::from_secs(5));
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        std::fs::write(&path, vec![0u8; 100]).unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&cancel);
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let started = Instant::now();
+        let error =
+            download_range(&request(format!("http://127.0.0.1:{port}/k"), path.clone(), 0, 100), &cancel, &mut |_| {})
+                .unwrap_err();
+        assert!(matches!(error.failure, DownloadFailure::Cancelled), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(2), "cancelled within a poll, not at the stall timeout");
+        assert_eq!(error.written, 5, "what arrived before the cancel is kept");
+        assert_eq!(&std::fs::read(&path).unwrap()[..5], b"first");
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        std::fs::write(&path, b"").unwrap();
+        let error =
+            download_range(&request("ftp://x/y".into(), path, 0, 1), &Arc::new(AtomicBool::new(false)), &mut |_| {})
+                .unwrap_err();
+        assert!(matches!(error.failure, DownloadFailure::Network(_)));
     }
 }
