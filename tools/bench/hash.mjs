@@ -13,6 +13,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backend, sha256File, sha256Files } from '@ckpt/native';
+import { printTargets } from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: { runs: { type: 'string', default: '3' }, dir: { type: 'string', default: '/tmp/ckpt-bench' } },

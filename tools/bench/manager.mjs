@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CheckpointManager, tensor } from '@ckpt/core';
 import { safetensors } from '@ckpt/storage-safetensors';
-import { formatSeconds, MiB, machine, median, table, target } from './lib.mjs';
+import { formatSeconds, MiB, machine, median, table, target, verdict } from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: { runs: { type: 'string', default: '15' }, dir: { type: 'string', default: '/tmp/ckpt-bench' } },
@@ -155,7 +155,14 @@ for (const snapshot of ['copy', 'transfer', 'none']) {
     `100 MB, snapshot: '${snapshot}'`,
     formatSeconds(a.returned),
     formatSeconds(a.total),
-    target(`async save of 100 MB (snapshot ${snapshot}) returns < 5 ms`, formatSeconds(a.returned), a.returned < 0.005),
+    // The target (issue 5) is for 'transfer'; a 'copy' snapshot copies the 100 MB before returning by design.
+    snapshot === 'transfer'
+      ? target(
+          "async save of 100 MB (snapshot: 'transfer') returns < 5 ms",
+          formatSeconds(a.returned),
+          a.returned < 0.005,
+        )
+      : verdict(a.returned < 0.005),
   ]);
 }
 table(

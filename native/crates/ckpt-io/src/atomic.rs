@@ -132,6 +132,14 @@ impl AtomicFile {
     }
 }
 
+/// Fills the page tables for `bytes` (advisory; a no-op for memory already present).
+fn populate(bytes: &[u8]) {
+    const PAGE: usize = 4096;
+    let start = bytes.as_ptr() as usize & !(PAGE - 1);
+    let length = bytes.as_ptr() as usize + bytes.len() - start;
+    unsafe { libc::madvise(start as *mut libc::c_void, length, libc::MADV_POPULATE_READ) };
+}
+
 fn sync_folder(target: &Path) -> Result<()> {
     let folder = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -175,6 +183,9 @@ pub fn write_file_atomic(
         let mut done = 0u64;
         for chunk in chunks {
             for slice in chunk.chunks(SLICE) {
+                // The writer runs ahead of the digest: it fills the page tables of memory-mapped
+                // tensors (a conversion's source) so the hashing thread finds them present.
+                populate(slice);
                 file.write(slice)?;
                 done += slice.len() as u64;
                 progress(done, total);
