@@ -35,8 +35,9 @@ pub struct AtomicFile {
     target: PathBuf,
     temp: NamedTempFile,
     size: u64,
-    /// Bytes already flushed to the device (by `flush`), or handed to writeback.
+    /// Bytes already flushed to the device by `flush`: `commit` does not flush them again.
     flushed: u64,
+    /// Bytes already handed to the kernel's writeback by `start_writeback`.
     writeback_started: u64,
 }
 

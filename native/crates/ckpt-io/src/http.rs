@@ -273,10 +273,7 @@ pub fn download_range(
             Err(e) => {
                 // Keep what arrived: the caller resumes from `written`.
                 let kept = keep_pending(&file, &buffer[..pending], request, &mut written);
-                let failure = match ureq::Error::from(e) {
-                    ureq::Error::Io(inner) => classify(unwrap_io(inner), request.stall, cancel),
-                    other => classify(other, request.stall, cancel),
-                };
+                let failure = classify(unwrap_io(e), request.stall, cancel);
                 return Err(fail(
                     if kept { failure } else { DownloadFailure::File("cannot keep what arrived".into()) },
                     written,
@@ -294,14 +291,15 @@ pub fn download_range(
     }
 }
 
-/// A ureq error that crossed `Read` as an `io::Error`: the ureq error again when it is one.
+/// A failure that crossed `Read` as an `io::Error`: the ureq error inside when there is one,
+/// else the `io::Error` itself (a reset connection keeps its own message).
 fn unwrap_io(error: io::Error) -> ureq::Error {
-    match error.into_inner() {
-        Some(inner) => match inner.downcast::<ureq::Error>() {
-            Ok(ureq_error) => *ureq_error,
-            Err(other) => ureq::Error::Io(io::Error::other(other)),
-        },
-        None => ureq::Error::Io(io::Error::other("read failed")),
+    if !error.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+        return ureq::Error::Io(error);
+    }
+    match error.into_inner().map(|inner| inner.downcast::<ureq::Error>()) {
+        Some(Ok(ureq_error)) => *ureq_error,
+        _ => ureq::Error::Io(io::Error::other("read failed")), // unreachable: checked above
     }
 }
 
