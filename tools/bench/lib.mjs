@@ -43,20 +43,26 @@ export async function bestOf(fn, samples = 20, batch = 20) {
 }
 
 /**
+ * Seconds for one write of a new file at \`path\`: the previous output removed
+ * first (as a checkpoint manager writes new files) and \`sync\` run, so that no
+ * run pays for an earlier one's writeback.
+ */
+export async function timeFreshWrite(path, write) {
+  rmSync(path, { force: true });
+  execFileSync('sync');
+  return timeIt(write, 1);
+}
+
+/**
  * The write floor: median seconds for \`dd\` to write \`bytes\` of zeros to a new
  * file at \`path\` and fsync it (\`conv=fsync\`), each run from a clean writeback
  * state as the saves it is compared with. No checkpoint write can beat it.
  */
-export function ddFloor(path, bytes, runs) {
+export async function ddFloor(path, bytes, runs) {
+  const args = ['if=/dev/zero', `of=${path}`, 'bs=16M', `count=${bytes / (16 * MiB)}`, 'conv=fsync'];
   const times = [];
   for (let i = 0; i < runs; i++) {
-    rmSync(path, { force: true });
-    execFileSync('sync');
-    const start = process.hrtime.bigint();
-    execFileSync('dd', ['if=/dev/zero', `of=${path}`, 'bs=16M', `count=${bytes / (16 * MiB)}`, 'conv=fsync'], {
-      stdio: 'ignore',
-    });
-    times.push(Number(process.hrtime.bigint() - start) / 1e9);
+    times.push(await timeFreshWrite(path, () => execFileSync('dd', args, { stdio: 'ignore' })));
   }
   rmSync(path, { force: true });
   return median(times);

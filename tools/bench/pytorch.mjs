@@ -1,15 +1,4 @@
 #!/usr/bin/env node
-// torch.save files: @ckpt/storage-pytorch against torch itself, in one run.
-//
-//   node tools/bench/pytorch.mjs [--runs 3] [--dir /tmp/ckpt-bench]
-//
-// 1. Load a 1 GiB state dict of 200 tensors and a file of 5,000 small ones: ckpt (views) against
-//    torch.load(mmap=True) and the default torch.load, both weights_only=True; then with every byte read.
-// 2. Inspect that file.
-// 3. Save 1 GiB with its SHA-256, with and without fsync, against torch.save + (fsync) + hashlib
-//    and the write floor (dd with conv=fsync).
-// 4. Convert the 1 GiB .pt to .safetensors against torch.load(mmap=True) + save_file + fsync + hashlib.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +16,7 @@ import {
   python,
   runPython,
   table,
+  timeFreshWrite,
   timeIt,
   warm,
 } from './lib.mjs';
@@ -167,11 +157,7 @@ print(json.dumps({'save_hash': time.perf_counter() - t}))
 `;
 const torchOnce = (fsync) =>
   runPython(torchSaveScript, [out, String(COUNT), String(EACH), fsync ? '1' : '0']).save_hash;
-const ckptOnce = (fsync) => {
-  rmSync(out, { force: true });
-  execFileSync('sync');
-  return timeIt(() => pytorch.save(out, state, { fsync }), 1);
-};
+const ckptOnce = (fsync) => timeFreshWrite(out, () => pytorch.save(out, state, { fsync }));
 await ckptOnce(false);
 torchOnce(false);
 const times = { ckpt: [], ckptSync: [], torch: [], torchSync: [] };
@@ -184,7 +170,7 @@ for (let i = 0; i < Math.max(runs, 5); i++) {
 const ckptSave = median(times.ckpt);
 const ckptSaveSync = median(times.ckptSync);
 const torchSave = { save_hash: median(times.torch), save_hash_fsync: median(times.torchSync) };
-const floor = ddFloor(out, 1024 * MiB, Math.max(runs, 5));
+const floor = await ddFloor(out, 1024 * MiB, Math.max(runs, 5));
 table(
   'Save 1 GiB (200 tensors) from memory with its SHA-256',
   ['contender', 'time', 'ckpt is faster by'],
@@ -212,11 +198,8 @@ table(
 // --- 4. convert ----------------------------------------------------------------------------
 const registry = new StorageRegistry([pytorch, safetensors]);
 const converted = join(args.dir, 'pt-convert.safetensors');
-const convertOnce = (fsync) => {
-  rmSync(converted, { force: true });
-  execFileSync('sync');
-  return timeIt(() => convertCheckpoint(big, converted, { registry, save: { fsync } }), 1);
-};
+const convertOnce = (fsync) =>
+  timeFreshWrite(converted, () => convertCheckpoint(big, converted, { registry, save: { fsync } }));
 await convertOnce(false);
 const convertTimes = { plain: [], sync: [] };
 for (let i = 0; i < Math.max(runs, 5); i++) {

@@ -7,7 +7,7 @@
 // 2. Load every tensor and read every byte (an XOR over 32-bit words, in both languages).
 // 3. Save 1 GiB from memory with its SHA-256, against save_file followed by hashlib.
 // 4. Memory: JS heap plus anonymous memory added by loading and reading the 2 GiB file.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,7 @@ import {
   python,
   runPython,
   table,
+  timeFreshWrite,
   timeIt,
   warm,
 } from './lib.mjs';
@@ -176,20 +177,11 @@ const saveState = {};
 for (let i = 0; i < 64; i++) {
   saveState[`layer.${i}.weight`] = tensor('F32', [4 * MiB], new Uint8Array(new Uint32Array(4 * MiB).fill(i).buffer));
 }
-// Writes are noisy on a VM: one warm-up, then at least five runs each. Each run writes a new file
-// (the previous output removed first, as a checkpoint manager writes new files) and starts with no
-// dirty pages (sync), so that no run pays for an earlier one's writeback.
+// Writes are noisy on a VM: one warm-up, then at least five runs each, each writing a new file (lib.mjs).
 const saveRuns = Math.max(runs, 5);
-const fresh = () => {
-  rmSync(out, { force: true });
-  execFileSync('sync');
-};
 const timeFresh = async (fn) => {
   const times = [];
-  for (let i = 0; i < saveRuns; i++) {
-    fresh();
-    times.push(await timeIt(fn, 1));
-  }
+  for (let i = 0; i < saveRuns; i++) times.push(await timeFreshWrite(out, fn));
   return median(times);
 };
 await safetensors.save(out, saveState, { fsync: false });
@@ -220,7 +212,7 @@ print(json.dumps({'save_hash': timed(False), 'save_hash_fsync': timed(True)}))
 `,
   [out, String(saveRuns)],
 );
-const floor = ddFloor(out, 1024 * MiB, saveRuns);
+const floor = await ddFloor(out, 1024 * MiB, saveRuns);
 const toFloor = saveSync / floor;
 table(
   'Save 1 GiB (64 tensors) from memory with its SHA-256',

@@ -1,4 +1,4 @@
-/** mysql2's errors as ckpt's (its error names and Node's network errors). */
+/** mysql2's errors as ckpt's (its error names; Node's network errors are the engine's). */
 import { classifyError, type ErrorCodes } from '@ckpt/tracker-sql';
 
 const CODES: ErrorCodes = {
@@ -11,13 +11,6 @@ const CODES: ErrorCodes = {
     'PROTOCOL_SEQUENCE_TIMEOUT',
     'ER_SERVER_SHUTDOWN',
     'ER_CONNECTION_KILLED',
-    'ECONNREFUSED',
-    'ECONNRESET',
-    'ENOENT',
-    'EPIPE',
-    'ETIMEDOUT',
-    'EHOSTUNREACH',
-    'ENOTFOUND',
   ]),
   dropped: /closed state|Connection lost|server has gone away|Pool is closed/i,
   again: new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']),

@@ -1,4 +1,4 @@
-/** pg's errors as ckpt's (SQLSTATE codes and Node's network errors). */
+/** pg's errors as ckpt's (SQLSTATE codes; Node's network errors are the engine's). */
 import { classifyError, type ErrorCodes } from '@ckpt/tracker-sql';
 
 const CODES: ErrorCodes = {
@@ -6,23 +6,7 @@ const CODES: ErrorCodes = {
   auth: new Set(['28P01', '28000']),
   missing: new Set(['3D000']),
   missingHint: 'create it with createdb',
-  gone: new Set([
-    '57P01',
-    '57P02',
-    '57P03',
-    '08000',
-    '08001',
-    '08003',
-    '08004',
-    '08006',
-    'ECONNREFUSED',
-    'ECONNRESET',
-    'ENOENT',
-    'EPIPE',
-    'ETIMEDOUT',
-    'EHOSTUNREACH',
-    'ENOTFOUND',
-  ]),
+  gone: new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']),
   dropped:
     /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i,
   again: new Set(['40001', '40P01']),

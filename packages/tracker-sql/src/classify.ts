@@ -12,13 +12,24 @@ export interface ErrorCodes {
   missing: ReadonlySet<string>;
   /** The database is missing: what to do about it. */
   missingHint: string;
-  /** The connection went away (server stopped, restarted, network). */
+  /** The server's codes for a connection that went away (stopped, restarted); Node's network codes are added. */
   gone: ReadonlySet<string>;
   /** Messages that say the same when there is no code. */
   dropped: RegExp;
   /** The server chose this transaction as a victim (deadlock, serialization): run it again. */
   again: ReadonlySet<string>;
 }
+
+/** Node's network errors: the connection went away, whichever server was behind it. */
+const NETWORK_GONE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOENT',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
 
 export function classifyError(
   codes: ErrorCodes,
@@ -43,7 +54,7 @@ export function classifyError(
       retry: false,
     };
   }
-  if (codes.gone.has(code) || isGone(error) || codes.dropped.test(message)) {
+  if (codes.gone.has(code) || NETWORK_GONE.has(code) || isGone(error) || codes.dropped.test(message)) {
     return {
       error: typed(`cannot reach the ${codes.server} server of ${location}: ${message}`, 'CKPT_DATABASE_UNREACHABLE'),
       retry: true,

@@ -4,7 +4,7 @@
 //! point removes the temporary and leaves an existing file at the target untouched.
 
 use crate::error::{IoError, Result};
-use crate::hash::{Digest, Sha256};
+use crate::hash::{Digest, Sha256, populate};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -133,14 +133,6 @@ impl AtomicFile {
     }
 }
 
-/// Fills the page tables for `bytes` (advisory; a no-op for memory already present).
-fn populate(bytes: &[u8]) {
-    const PAGE: usize = 4096;
-    let start = bytes.as_ptr() as usize & !(PAGE - 1);
-    let length = bytes.as_ptr() as usize + bytes.len() - start;
-    unsafe { libc::madvise(start as *mut libc::c_void, length, libc::MADV_POPULATE_READ) };
-}
-
 fn sync_folder(target: &Path) -> Result<()> {
     let folder = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -186,7 +178,7 @@ pub fn write_file_atomic(
             for slice in chunk.chunks(SLICE) {
                 // The writer runs ahead of the digest: it fills the page tables of memory-mapped
                 // tensors (a conversion's source) so the hashing thread finds them present.
-                populate(slice);
+                populate(slice); // advisory: the write faults pages in itself when this cannot
                 file.write(slice)?;
                 done += slice.len() as u64;
                 progress(done, total);

@@ -229,10 +229,14 @@ fn hash_prefetched(map: &[u8], hasher: &mut Sha256, guard: &sigbus::Guard, repor
     done
 }
 
-/// Fills the page tables for `window`. False when the window lies past the end of the file.
+/// Fills the page tables for `window` (any slice: widened to whole pages). False when
+/// the window lies past the end of a mapped file. Also used by atomic writes.
 #[cfg(target_os = "linux")]
-fn populate(window: &[u8]) -> bool {
-    let status = unsafe { libc::madvise(window.as_ptr() as *mut _, window.len(), libc::MADV_POPULATE_READ) };
+pub(crate) fn populate(window: &[u8]) -> bool {
+    const PAGE: usize = 4096;
+    let start = window.as_ptr() as usize & !(PAGE - 1);
+    let length = window.as_ptr() as usize + window.len() - start;
+    let status = unsafe { libc::madvise(start as *mut libc::c_void, length, libc::MADV_POPULATE_READ) };
     if status == 0 {
         return true;
     }
@@ -244,7 +248,7 @@ fn populate(window: &[u8]) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn populate(window: &[u8]) -> bool {
+pub(crate) fn populate(window: &[u8]) -> bool {
     touch_pages(window)
 }
 

@@ -351,7 +351,13 @@ mod tests {
     use std::thread;
 
     fn serve(response: Vec<u8>, close_after: Option<usize>) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = answer_once(TcpListener::bind("127.0.0.1:0").unwrap(), response, close_after, Duration::ZERO);
+        format!("http://127.0.0.1:{port}/bucket/key?X-Amz-Signature=abc")
+    }
+
+    /// Answers one request on `listener` with `response` (cut at `close_after`), then holds
+    /// the connection open for `hold` before closing it. Returns the port.
+    fn answer_once(listener: TcpListener, response: Vec<u8>, close_after: Option<usize>, hold: Duration) -> u16 {
         let port = listener.local_addr().unwrap().port();
         thread::spawn(move || {
             let (mut socket, _) = listener.accept().unwrap();
@@ -359,8 +365,9 @@ mod tests {
             let _ = socket.read(&mut request);
             let end = close_after.unwrap_or(response.len());
             let _ = socket.write_all(&response[..end]);
+            thread::sleep(hold);
         });
-        format!("http://127.0.0.1:{port}/bucket/key?X-Amz-Signature=abc")
+        port
     }
 
     fn request(url: String, path: PathBuf, offset: u64, length: u64) -> RangeRequest {
@@ -477,13 +484,8 @@ mod tests {
             eprintln!("skipped: no IPv6 loopback here");
             return;
         };
-        let port = listener.local_addr().unwrap().port();
-        thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
-            let mut request = [0u8; 4096];
-            let _ = socket.read(&mut request);
-            let _ = socket.write_all(b"HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\n\r\nv6!");
-        });
+        let response = b"HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\n\r\nv6!".to_vec();
+        let port = answer_once(listener, response, None, Duration::ZERO);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("file");
         std::fs::write(&path, b"...").unwrap();
@@ -494,15 +496,9 @@ mod tests {
 
     #[test]
     fn cancel_stops_a_read_that_waits_on_a_silent_server() {
+        let response = b"HTTP/1.1 206 Partial Content\r\nContent-Length: 100\r\n\r\nfirst".to_vec();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
-            let mut request = [0u8; 4096];
-            let _ = socket.read(&mut request);
-            let _ = socket.write_all(b"HTTP/1.1 206 Partial Content\r\nContent-Length: 100\r\n\r\nfirst");
-            thread::sleep(Duration::from_secs(5));
-        });
+        let port = answer_once(listener, response, None, Duration::from_secs(5));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("file");
         std::fs::write(&path, vec![0u8; 100]).unwrap();
