@@ -8,6 +8,7 @@
 import { type Binding, loadBinding } from './binding.js';
 import { type RangeDownload, type RangeDownloadOptions, startDownload } from './download.js';
 import { fromBindingError, NativeErrorCode, nativeError } from './errors.js';
+import { FolderListing } from './folder.js';
 import { jsImplementation } from './js-impl.js';
 import { waitForLock } from './lock.js';
 import { nativeImplementation } from './native-impl.js';
@@ -39,6 +40,7 @@ export {
   NativeErrorCode,
   nativeError,
 } from './errors.js';
+export { type EntryKind, FolderListing } from './folder.js';
 export { processAlive, processStartTime } from './lock.js';
 export type {
   FileLock,
@@ -128,6 +130,14 @@ export function getImplementation(kind: 'native' | 'js'): Implementation {
   const loaded = loadBinding();
   if (!loaded.binding) throw new Error('the native binding did not load', { cause: loaded.error });
   return nativeImplementation(loaded.binding);
+}
+
+/**
+ * Lists a folder (not its subfolders) with each entry's kind and, for files,
+ * size, links not followed: one pass, off the JavaScript thread on the native path.
+ */
+export async function scanFolder(path: string): Promise<FolderListing> {
+  return new FolderListing(await selected.implementation.scanFolder(path));
 }
 
 /** SHA-256 of a file as lowercase hex, off the JavaScript thread, the same digest as `sha256sum`. */

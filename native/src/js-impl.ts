@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { renameDurably, tempPathFor } from './durable.js';
 import { fromNodeError, type NativeError, NativeErrorCode, nativeError } from './errors.js';
+import { scanFolderInJavaScript } from './folder.js';
 import { tryOwnerLock } from './lock.js';
 import type {
   HashOptions,
@@ -323,4 +324,5 @@ export const jsImplementation: Implementation = {
   writeFileAtomic,
   crc32Many: async (buffers: readonly Uint8Array[]) => buffers.map((b) => crc32(b)),
   tryLockFile: tryOwnerLock,
+  scanFolder: scanFolderInJavaScript,
 };

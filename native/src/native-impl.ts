@@ -185,6 +185,7 @@ export function nativeImplementation(binding: Binding): Implementation {
     sha256Files: (paths: readonly string[], options: HashOptions = {}): Promise<string[]> =>
       callWithProgress((onProgress) => binding.sha256Files([...paths], onProgress), options.onProgress),
     createSha256: (): Sha256Hasher => new NativeSha256(),
+    scanFolder: (path: string) => callAsync(() => binding.scanFolder(path)),
     mapFile: (path: string, options: MapOptions = {}): MappedFile =>
       new NativeMapped(binding, path, options.copy ?? false),
     tryLockFile: (path: string): FileLock | null => {

@@ -1,3 +1,5 @@
+import type { FolderTable } from './folder.js';
+
 /** Bytes done and bytes in all, passed to progress callbacks. */
 export interface Progress {
   bytesDone: number;
@@ -87,4 +89,5 @@ export interface Implementation {
   writeFileAtomic(path: string, chunks: readonly Uint8Array[], options?: WriteOptions): Promise<WriteResult>;
   crc32Many(buffers: readonly Uint8Array[]): Promise<number[]>;
   tryLockFile(path: string): FileLock | null;
+  scanFolder(path: string): Promise<FolderTable>;
 }

@@ -41,6 +41,36 @@ function record(n: number): StoredRecord {
   };
 }
 
+describe('the index snapshot', () => {
+  it('writes one line of settings and one line per record, and reads back what it wrote', async () => {
+    const s = store();
+    await s.update((index) => {
+      for (let n = 1; n <= 3; n++) index.checkpoints.push(record(n));
+      index.checkpoints[1] = { ...record(2), metrics: { loss: Number.NaN, acc: Number.POSITIVE_INFINITY } };
+    });
+    await s.compact();
+    const lines = readFileSync(s.path, 'utf8').split('\n');
+    expect(lines).toHaveLength(3 + 3); // settings, three records, the closing bracket, and the final newline
+    expect(lines[0]).toMatch(/^\{"version":\d+,.*"checkpoints":\[$/);
+    expect(lines.slice(1, 4).map((line) => JSON.parse(line.replace(/,$/, '')).id)).toEqual(['r1', 'r2', 'r3']);
+    const index = await fresh(s).read();
+    expect(index.checkpoints.map((r) => r.id)).toEqual(['r1', 'r2', 'r3']);
+    expect(index.checkpoints[1]?.metrics).toEqual({ loss: Number.NaN, acc: Number.POSITIVE_INFINITY });
+    expect(index.checkpoints[2]).toEqual(record(3));
+  });
+
+  it('writes an empty experiment as valid JSON', async () => {
+    const s = store();
+    await s.update((index) => void index.checkpoints.push(record(1)));
+    await s.update((index) => {
+      index.checkpoints = [];
+    });
+    await s.compact();
+    expect(JSON.parse(readFileSync(s.path, 'utf8')).checkpoints).toEqual([]);
+    expect((await fresh(s).read()).checkpoints).toEqual([]);
+  });
+});
+
 describe('the index journal', () => {
   it('appends one line per change instead of rewriting the snapshot, and reads back the same index', async () => {
     const s = store();

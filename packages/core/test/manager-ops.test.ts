@@ -43,6 +43,32 @@ describe('list, tags, protection, deletion, summary', () => {
     await expect(manager.list({ sortBy: 'colour' })).rejects.toThrow(/cannot sort by "colour"/);
   });
 
+  it('a short page of a long list is the same page as in the fully sorted list', async () => {
+    const { manager } = await openManager(root, { experiment: uniqueName() });
+    // Repeated values (ties are broken by sequence) and records without the metric (they go last).
+    for (let epoch = 0; epoch < 90; epoch++) {
+      const metrics = epoch % 7 === 0 ? {} : { val_loss: ((epoch * 37) % 11) / 10 };
+      await manager.save({ state: {}, epoch, step: (epoch * 53) % 17, metrics });
+    }
+    const ids = async (filter: Parameters<typeof manager.list>[0]) => (await manager.list(filter)).map((r) => r.id);
+    for (const sortBy of ['metric:val_loss', 'step', 'epoch', 'sequence']) {
+      for (const order of ['asc', 'desc'] as const) {
+        const all = await ids({ sortBy, order });
+        expect(all).toHaveLength(90);
+        for (const [offset, limit] of [
+          [0, 1],
+          [0, 5],
+          [3, 4],
+          [80, 10],
+          [88, 5],
+        ] as const) {
+          expect(await ids({ sortBy, order, offset, limit })).toEqual(all.slice(offset, offset + limit));
+        }
+      }
+    }
+    expect(await ids({ sortBy: 'step', limit: 0 })).toEqual([]);
+  });
+
   it('tags, describes, protects; deletes with hooks, refusing protected ones without force', async () => {
     const hooks = new HookManager<CheckpointEvents>();
     const seen: string[] = [];

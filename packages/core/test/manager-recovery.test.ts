@@ -108,6 +108,7 @@ describe('recovery on open', () => {
     expect(reopened.manager.recovery.removed.sort()).toEqual([dead, '.abc123.ckpt-tmp', 'doomed.ckpt-test'].sort());
     expect(existsSync(join(folder, live))).toBe(true);
     expect(existsSync(join(folder, 'doomed.ckpt-test'))).toBe(false);
+    expect(reopened.manager.recovery.orphans).toEqual([]); // listed before it was removed, yet not an orphan
     await reopened.manager.close();
     expect(indexOf(folder).deleting).toEqual([]);
   });

@@ -10,6 +10,7 @@
 //! - [`atomic`]: writes to a temporary in the target folder, hashing in the
 //!   same pass, then flush, rename and folder flush.
 //! - [`safetensors`]: safetensors headers validated by the reference crate, as flat tables.
+//! - [`folder`]: one pass over a folder, every entry's kind and size.
 //! - [`lock`]: inter-process locks the kernel releases when a holder dies.
 //! - [`sigbus`]: turns the SIGBUS a truncated mapping raises into a flag, so
 //!   a file shrinking under a reader is an error, never a crash.
@@ -18,6 +19,7 @@ pub mod atomic;
 pub mod crc;
 pub mod error;
 mod file;
+pub mod folder;
 pub mod hash;
 pub mod http;
 pub mod lock;

@@ -625,3 +625,42 @@ pub fn read_safetensors_header(env: Env, path: String) -> Result<SafetensorsHead
         metadata: table.metadata,
     })
 }
+
+/// A folder's entries as flat arrays: entry `i` is named
+/// `names.slice(nameEnds[i - 1] ?? 0, nameEnds[i])`, of kind `kinds[i]`
+/// (0 file, 1 folder, 2 link, 3 other) and, for a file, `sizes[i]` bytes.
+#[napi(object)]
+pub struct FolderTable {
+    pub names: String,
+    pub name_ends: Uint32Array,
+    pub kinds: Uint8Array,
+    pub sizes: Float64Array,
+    /// Entries whose names are not UTF-8, left out.
+    pub skipped: u32,
+}
+
+pub struct ScanFolder {
+    path: PathBuf,
+}
+
+impl Work for ScanFolder {
+    type Output = FolderTable;
+
+    fn run(&mut self) -> std::result::Result<FolderTable, Failure> {
+        let table = ckpt_io::folder::scan(&self.path)?;
+        Ok(FolderTable {
+            names: table.names,
+            name_ends: Uint32Array::new(table.name_ends),
+            kinds: Uint8Array::new(table.kinds),
+            sizes: Float64Array::new(table.sizes),
+            skipped: table.skipped,
+        })
+    }
+}
+
+/// Lists a folder with each entry's kind and size (links not followed), off
+/// the JavaScript thread: one `fstatat` per entry.
+#[napi(ts_return_type = "Promise<FolderTable>")]
+pub fn scan_folder(path: String) -> AsyncTask<Job<ScanFolder>> {
+    Job::task(ScanFolder { path: path.into() })
+}

@@ -14,7 +14,7 @@ import type { CheckpointEvents, CheckpointInfo, EmitResult } from '../events.js'
 import type { Inspection, StorageBackend } from '../storage.js';
 import { readablePath, writablePath } from './confine.js';
 import { linkAtomically } from './files.js';
-import { type Changes, IndexStore } from './index-store.js';
+import { type Changes, IndexStore, type UpdateOptions } from './index-store.js';
 import type { ResolvedOptions } from './options.js';
 import { findBest, refreshFlags, type Selector, selectOrThrow } from './ranking.js';
 import type { CheckpointRecord, IndexFile, StoredRecord } from './record.js';
@@ -73,7 +73,7 @@ export class ManagerContext {
   /** A locked change of the index. */
   async update<T>(
     change: (index: IndexFile, changes: Changes) => Promise<T> | T,
-    options?: { write?: boolean; flush?: boolean; declared?: boolean },
+    options?: UpdateOptions,
   ): Promise<{ index: IndexFile; result: T }> {
     if (this.o.readOnly) {
       throw new InvalidArgumentError(`${this.o.experiment} was opened read-only: nothing in it can be changed`, {

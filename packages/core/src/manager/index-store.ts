@@ -63,6 +63,21 @@ export interface StoreOptions {
   lockTimeoutMs: number;
 }
 
+export interface UpdateOptions {
+  /** False: run the change, write nothing. */
+  write?: boolean;
+  /** False: journal without flushing (with `fsync` on). */
+  flush?: boolean;
+  /**
+   * The change reports every record it puts through `changes.put` and
+   * removes none, so nothing compares the records (a save, whose cost must
+   * not grow with their number).
+   */
+  declared?: boolean;
+  /** Started once the lock is held, to run while the index is read (the change awaits what it started). */
+  whileReading?: () => Promise<unknown>;
+}
+
 export class IndexStore {
   readonly path: string;
   readonly journalPath: string;
@@ -82,7 +97,9 @@ export class IndexStore {
 
   /**
    * Facts about the records of the index last read (file names, the flagged
-   * best and latest), without a scan. Inside `update`, as of before the change.
+   * best and latest), without a scan. Built on first use (a save needs it, an
+   * opening does not), then kept current by every change written through this
+   * store: inside `update`, ask before changing the index.
    */
   facts(): RecordFacts {
     const loaded = this.#cache;
@@ -121,9 +138,10 @@ export class IndexStore {
       const lines = text.split('\n');
       const last = lines.pop() as string; // '' when the journal ends with a newline
       if (last !== '') torn = true; // a torn append: ignored
-      const journal = new Replay(index);
+      let journal: Replay | undefined; // built for the first entry: most openings find the journal empty
       for (const [i, line] of lines.entries()) {
         if (line === '') continue;
+        journal ??= new Replay(index);
         const where = `${this.journalPath}:${i + 1}`;
         let entry: Entry;
         try {
@@ -135,7 +153,7 @@ export class IndexStore {
         journal.apply(entry, where);
         entries++;
       }
-      journal.finish();
+      journal?.finish();
     }
     // A file that changed while it was read gets a new key: the next read reads it again.
     const loaded = { index, key, ino: identity.journalIno, entries, bytes, torn };
@@ -146,7 +164,7 @@ export class IndexStore {
   async #readSnapshot(): Promise<IndexFile> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      text = (await readFile(this.path)).toString('utf8'); // decoded at once: a chunked decode costs a fifth more
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex(this.options);
       throw error;
@@ -165,13 +183,13 @@ export class IndexStore {
      * and removes none, so nothing compares the records (a save, whose cost
      * must not grow with their number).
      */
-    options: { write?: boolean; flush?: boolean; declared?: boolean } = {},
+    options: UpdateOptions = {},
   ): Promise<{ index: IndexFile; result: T }> {
     const lock = await lockFile(this.lockPath, { timeoutMs: this.options.lockTimeoutMs });
     try {
+      options.whileReading?.().catch(() => {}); // the change awaits it; a failure to read the index comes first
       const loaded = await this.#load();
       const { index } = loaded;
-      loaded.facts ??= new RecordFacts(index.checkpoints); // as of before this change
       const declared = options.declared ?? false;
       const before = snapshotOf(index, declared);
       const changes = new Changes();
@@ -225,7 +243,7 @@ export class IndexStore {
 
   /** Writes the snapshot, then an empty journal in place of the old one. Needs the lock. */
   async compactLocked(index: IndexFile): Promise<void> {
-    const text = `${JSON.stringify(index, keepNonFinite, 2)}\n`;
+    const text = indexText(index);
     this.#cache = undefined;
     await writeFileAtomic(this.path, [Buffer.from(text)], { fsync: this.options.fsync });
     await writeFileAtomic(this.journalPath, [], { fsync: this.options.fsync });
@@ -443,6 +461,18 @@ class Replay {
   }
 }
 
+/**
+ * The snapshot's text: one line for the experiment's settings and lists, then
+ * one line per record (readable and greppable, and at 50,000 records a third
+ * smaller and quicker to parse than indented JSON).
+ */
+function indexText(index: IndexFile): string {
+  const { checkpoints, ...rest } = index;
+  const head = JSON.stringify(rest, keepNonFinite); // `{"version":…}`: never empty
+  const records = checkpoints.map((record) => JSON.stringify(record, keepNonFinite)).join(',\n');
+  return `${head.slice(0, -1)},"checkpoints":[\n${records}\n]}\n`;
+}
+
 /** JSON has no NaN or infinity: metrics keep them as the strings "NaN", "Infinity", "-Infinity". */
 function keepNonFinite(_key: string, value: unknown): unknown {
   return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
@@ -450,7 +480,8 @@ function keepNonFinite(_key: string, value: unknown): unknown {
 
 function readMetrics(metrics: Record<string, unknown>): Record<string, number> {
   const out: Record<string, number> = Object.create(null); // names come from the file: `__proto__` is a name
-  for (const [name, value] of Object.entries(metrics)) {
+  for (const name of Object.keys(metrics)) {
+    const value = metrics[name];
     if (typeof value === 'number') out[name] = value;
     else if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') out[name] = Number(value);
   }
@@ -562,16 +593,21 @@ function checkRecord(value: unknown, where: string): StoredRecord {
   if (idProblem) fail(`id ${JSON.stringify(value.id)} ${idProblem}; an id becomes a file name`);
   checkFile(value.file, where);
   if (isObject(value.backup)) checkFile(value.backup.file, where);
-  return {
-    ...(value as unknown as StoredRecord),
-    sequence: typeof value.sequence === 'number' ? value.sequence : 0,
-    epoch: typeof value.epoch === 'number' ? value.epoch : null,
-    step: typeof value.step === 'number' ? value.step : null,
-    metrics: readMetrics(value.metrics as Record<string, unknown>),
-    tags: Array.isArray(value.tags) ? value.tags.map(String) : [],
-    isBest: value.isBest === true,
-    isLatest: value.isLatest === true,
-    protected: value.protected === true,
-    status: value.status === 'missing' || value.status === 'corrupted' ? value.status : 'ok',
-  };
+  // The object was just parsed and belongs to no one else: it is completed in place (no copy of 50,000 records).
+  const record = value as unknown as StoredRecord;
+  record.sequence = typeof value.sequence === 'number' ? value.sequence : 0;
+  record.epoch = typeof value.epoch === 'number' ? value.epoch : null;
+  record.step = typeof value.step === 'number' ? value.step : null;
+  record.metrics = readMetrics(value.metrics as Record<string, unknown>);
+  record.tags = readTags(value.tags);
+  record.isBest = value.isBest === true;
+  record.isLatest = value.isLatest === true;
+  record.protected = value.protected === true;
+  record.status = value.status === 'missing' || value.status === 'corrupted' ? value.status : 'ok';
+  return record;
+}
+
+function readTags(tags: unknown): string[] {
+  if (!Array.isArray(tags)) return [];
+  return tags.every((tag) => typeof tag === 'string') ? tags : tags.map(String);
 }

@@ -19,7 +19,8 @@ export function relativePathProblem(file: unknown): string | undefined {
   if (typeof file !== 'string') return 'is not a string';
   if (file.includes('\\')) return 'holds a backslash';
   if (file.startsWith('/')) return 'is an absolute path';
-  const parts = file.split('/');
+  // The common case, a file directly in the folder, splits nothing.
+  const parts = file.includes('/') ? file.split('/') : [file];
   if (parts.length > 32) return 'is nested more than 32 folders deep';
   for (const part of parts) {
     const problem = plainNameProblem(part);

@@ -2,6 +2,7 @@
  * Opening an experiment: reconcile the folder with the index (recovery), or,
  * read-only, report what recovery would do while changing nothing on disk.
  */
+import { type FolderListing, scanFolder } from '@ckpt/native';
 import type { ManagerContext } from './context.js';
 import { refreshFlags } from './ranking.js';
 import { type RecoveryReport, reconcile } from './recovery.js';
@@ -10,25 +11,31 @@ import { type RecoveryReport, reconcile } from './recovery.js';
 export async function openExperiment(ctx: ManagerContext): Promise<RecoveryReport> {
   const { o } = ctx;
   if (o.readOnly) return openReadOnly(ctx);
-  const { result } = await ctx.update(async (index) => {
-    const records = index.checkpoints.slice();
-    const statuses = records.map((r) => r.status);
-    const report = await reconcile(index, recoveryContext(ctx));
-    // Reconciling marks statuses in place: the records it changed are replaced by copies, so
-    // the journal gets exactly those (not every record at every opening).
-    records.forEach((record, i) => {
-      if (record.status !== statuses[i] && index.checkpoints[i] === record) index.checkpoints[i] = { ...record };
-    });
-    const previous = index.best;
-    if (previous && (previous.monitor !== o.best.monitor || previous.mode !== o.best.mode)) {
-      o.warn(
-        `${o.experiment}: best was decided by ${previous.monitor ?? 'a function'} (${previous.mode}); now by ${o.best.monitor ?? 'a function'} (${o.best.mode}): flags recomputed`,
-      );
-    }
-    index.best = o.best;
-    refreshFlags(index.checkpoints, o.score);
-    return report;
-  });
+  // The folder is listed under the lock, on a worker thread, while the index is read.
+  let listing: Promise<FolderListing> | undefined;
+  const whileReading = () => (listing = scanFolder(ctx.folder));
+  const { result } = await ctx.update(
+    async (index) => {
+      const records = index.checkpoints.slice();
+      const statuses = records.map((r) => r.status);
+      const report = await reconcile(index, recoveryContext(ctx), await (listing ?? whileReading()));
+      // Reconciling marks statuses in place: the records it changed are replaced by copies, so
+      // the journal gets exactly those (not every record at every opening).
+      records.forEach((record, i) => {
+        if (record.status !== statuses[i] && index.checkpoints[i] === record) index.checkpoints[i] = { ...record };
+      });
+      const previous = index.best;
+      if (previous && (previous.monitor !== o.best.monitor || previous.mode !== o.best.mode)) {
+        o.warn(
+          `${o.experiment}: best was decided by ${previous.monitor ?? 'a function'} (${previous.mode}); now by ${o.best.monitor ?? 'a function'} (${o.best.mode}): flags recomputed`,
+        );
+      }
+      index.best = o.best;
+      refreshFlags(index.checkpoints, o.score);
+      return report;
+    },
+    { whileReading },
+  );
   warnAboutRecovery(ctx, result);
   await ctx.syncBestFile();
   await ctx.notifyTracker('startExperiment', (t) => t.startExperiment?.({ experiment: o.experiment, model: o.model }));
@@ -38,8 +45,8 @@ export async function openExperiment(ctx: ManagerContext): Promise<RecoveryRepor
 
 async function openReadOnly(ctx: ManagerContext): Promise<RecoveryReport> {
   // Nothing is written back: statuses are marked on the store's copy, which lasts while the files are unchanged.
-  const index = await ctx.index();
-  const report = await reconcile(index, recoveryContext(ctx));
+  const [index, listing] = await Promise.all([ctx.index(), scanFolder(ctx.folder)]);
+  const report = await reconcile(index, recoveryContext(ctx), listing);
   refreshFlags(index.checkpoints, ctx.o.score);
   warnAboutRecovery(ctx, report);
   return report;

@@ -1,6 +1,7 @@
 /** Questions about an experiment's checkpoints: lists (filtered, sorted) and a summary. */
 import { InvalidArgumentError } from '../errors.js';
 import type { ManagerContext } from './context.js';
+import { OrderedPage, type SortKey } from './ordering.js';
 import { findBest, findLatest } from './ranking.js';
 import type { CheckpointRecord, CheckpointStatus, StoredRecord } from './record.js';
 
@@ -40,44 +41,43 @@ export interface Summary {
   backedUp: number;
 }
 
-/** The stored records that pass `filter`, unsorted and shared (copy before handing out). */
-async function matching(ctx: ManagerContext, f: ListFilter): Promise<StoredRecord[]> {
-  return (await ctx.index()).checkpoints.filter(
-    (r) =>
-      (f.tag === undefined || r.tags.includes(f.tag)) &&
-      (f.tags === undefined || f.tags.every((t) => r.tags.includes(t))) &&
-      (f.epoch === undefined || r.epoch === f.epoch) &&
-      (f.minEpoch === undefined || (r.epoch !== null && r.epoch >= f.minEpoch)) &&
-      (f.maxEpoch === undefined || (r.epoch !== null && r.epoch <= f.maxEpoch)) &&
-      (f.step === undefined || r.step === f.step) &&
-      (f.status === undefined || r.status === f.status) &&
-      (f.protected === undefined || r.protected === f.protected) &&
-      (f.metric === undefined || inRange(r.metrics[f.metric.name], f.metric.min, f.metric.max)),
-  );
+/** Whether a record passes `filter` (its sorting and paging aside). */
+function filterOf(f: ListFilter): (r: StoredRecord) => boolean {
+  return (r) =>
+    (f.tag === undefined || r.tags.includes(f.tag)) &&
+    (f.tags === undefined || f.tags.every((t) => r.tags.includes(t))) &&
+    (f.epoch === undefined || r.epoch === f.epoch) &&
+    (f.minEpoch === undefined || (r.epoch !== null && r.epoch >= f.minEpoch)) &&
+    (f.maxEpoch === undefined || (r.epoch !== null && r.epoch <= f.maxEpoch)) &&
+    (f.step === undefined || r.step === f.step) &&
+    (f.status === undefined || r.status === f.status) &&
+    (f.protected === undefined || r.protected === f.protected) &&
+    (f.metric === undefined || inRange(r.metrics[f.metric.name], f.metric.min, f.metric.max));
 }
 
 /** The checkpoints, oldest first unless sorted otherwise, filtered; `offset` and `limit` page them. */
 export async function listRecords(ctx: ManagerContext, filter: ListFilter): Promise<CheckpointRecord[]> {
   const f = filter;
-  const key = sortKey(f.sortBy ?? 'sequence');
-  const records = await matching(ctx, f);
-  const direction = f.order === 'desc' ? -1 : 1;
-  records.sort((a, b) => {
-    const x = key(a);
-    const y = key(b);
-    if (x === y) return a.sequence - b.sequence;
-    if (x === undefined) return 1; // records without the key go last
-    if (y === undefined) return -1;
-    return (x < y ? -1 : 1) * direction;
-  });
   const start = f.offset ?? 0;
-  const page = f.limit === undefined ? records.slice(start) : records.slice(start, start + f.limit);
-  return page.map((r) => ctx.withPath(r)); // copies only what is returned
+  const page = new OrderedPage(
+    sortKey(f.sortBy ?? 'sequence'),
+    f.order === 'desc' ? -1 : 1,
+    f.limit === undefined ? Number.POSITIVE_INFINITY : start + f.limit,
+  );
+  const passes = filterOf(f);
+  for (const record of (await ctx.index()).checkpoints) if (passes(record)) page.offer(record);
+  return page
+    .records()
+    .slice(start)
+    .map((r) => ctx.withPath(r)); // copies only what is returned
 }
 
 /** How many checkpoints pass `filter` (its sorting and paging aside). */
 export async function countRecords(ctx: ManagerContext, filter: ListFilter): Promise<number> {
-  return (await matching(ctx, filter)).length;
+  const passes = filterOf(filter);
+  let count = 0;
+  for (const record of (await ctx.index()).checkpoints) if (passes(record)) count++;
+  return count;
 }
 
 /** Counts, sizes, best, latest, tags and problems. */
@@ -113,7 +113,7 @@ function inRange(value: number | undefined, min?: number, max?: number): boolean
   return (min === undefined || value >= min) && (max === undefined || value <= max);
 }
 
-function sortKey(by: string): (r: StoredRecord) => number | string | undefined {
+function sortKey(by: string): (r: StoredRecord) => SortKey {
   if (by.startsWith('metric:')) {
     const name = by.slice('metric:'.length);
     return (r) => r.metrics[name];

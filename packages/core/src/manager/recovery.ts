@@ -2,9 +2,9 @@
  * Reconciling the index with the folder when a manager opens: what a crash,
  * a killed process or a person with `rm` may have left behind.
  */
-import { lstat, readdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { sha256File, TEMP_SUFFIX } from '@ckpt/native';
+import { type FolderListing, sha256File, TEMP_SUFFIX } from '@ckpt/native';
 import { FormatError } from '../errors.js';
 import type { StorageBackend } from '../storage.js';
 import { Confinement } from './confine.js';
@@ -45,8 +45,15 @@ export interface RecoveryContext {
   model: string;
 }
 
-/** Makes the index and the folder agree. Runs with the index lock held. */
-export async function reconcile(index: IndexFile, context: RecoveryContext): Promise<RecoveryReport> {
+/**
+ * Makes the index and the folder agree. Runs with the index lock held;
+ * `listing` is the folder as listed (`scanFolder`) under that lock.
+ */
+export async function reconcile(
+  index: IndexFile,
+  context: RecoveryContext,
+  listing: FolderListing,
+): Promise<RecoveryReport> {
   const report: RecoveryReport = {
     rolledForward: [],
     dropped: [],
@@ -59,12 +66,14 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
   };
   const { folder } = context;
   const confined = new Confinement(folder);
+  const gone = new Set<string>(); // listed, then removed here
   const remove = async (path: string, what: string, options: { recursive?: boolean } = {}) => {
     report.removed.push(what);
+    gone.add(what);
     if (!context.readOnly) await rm(path, { force: true, ...options });
   };
   if (!context.readOnly) await settlePending(index, context, confined, report);
-  for (const record of index.checkpoints) checkFilePresent(record, confined, report);
+  for (const record of index.checkpoints) checkFilePresent(record, confined, listing, report);
 
   for (const file of index.deleting) {
     try {
@@ -81,18 +90,20 @@ export async function reconcile(index: IndexFile, context: RecoveryContext): Pro
     await remove(dir, relative(folder, dir), { recursive: true });
   }
 
-  const names = await readdir(folder);
-  for (const name of names) {
+  for (const name of listing.names) {
     if (name.endsWith(TEMP_SUFFIX)) await remove(join(folder, name), name); // a link is removed, not its target
   }
 
-  const known = new Set([...index.checkpoints, ...index.pending.map((p) => p.record)].map((r) => r.file));
-  for (const name of names.sort()) {
-    if (known.has(name) || context.reserved.has(name) || name.startsWith('.')) continue;
+  const known = new Set<string>();
+  for (const record of index.checkpoints) known.add(record.file);
+  for (const save of index.pending) known.add(save.record.file);
+  for (const name of listing.names) {
+    if (known.has(name) || gone.has(name) || context.reserved.has(name) || name.startsWith('.')) continue;
     if (!context.extensions.some((ext) => name.endsWith(ext))) continue;
-    if (!(await lstat(join(folder, name)).catch(() => undefined))?.isFile()) continue; // links are never adopted
+    if (listing.kind(name) !== 'file') continue; // links are never adopted
     report.orphans.push(name);
   }
+  report.orphans.sort();
   if (context.adoptOrphans && !context.readOnly) await adopt(index, context, report);
   return report;
 }
@@ -143,11 +154,26 @@ async function inspects(backend: StorageBackend, path: string): Promise<boolean>
   }
 }
 
+/** A record's file as listed: its size, or undefined when it is not there. */
+function statListed(file: string, confined: Confinement, listing: FolderListing): { size: number } | undefined {
+  if (!file.includes('/')) {
+    const kind = listing.kind(file);
+    if (kind === undefined) return undefined;
+    if (kind === 'file') return { size: listing.fileSize(file) as number };
+  }
+  return confined.stat(file); // a link (which must stay inside), a folder, or a file in a subfolder
+}
+
 /** Marks missing and wrong-sized files (a full digest check is `verify`'s job). */
-function checkFilePresent(record: StoredRecord, confined: Confinement, report: RecoveryReport): void {
+function checkFilePresent(
+  record: StoredRecord,
+  confined: Confinement,
+  listing: FolderListing,
+  report: RecoveryReport,
+): void {
   let info: { size: number } | undefined;
   try {
-    info = confined.stat(record.file);
+    info = statListed(record.file, confined, listing);
   } catch (error) {
     if (!(error instanceof FormatError)) throw error;
     if (record.status !== 'corrupted') report.corrupted.push(record.id); // a link that leads outside
