@@ -165,7 +165,7 @@ function readCentralDirectory(source: ByteSource, limits: Required<ZipLimits>): 
     let localOffset = u32(directory, at + 42);
     const end = at + 46 + nameLength + extraLength + commentLength;
     if (end > directory.byteLength) throw fail(`central directory entry ${i} runs past the directory`);
-    const name = Buffer.from(directory.subarray(at + 46, at + 46 + nameLength)).toString('utf8');
+    const name = Buffer.from(directory.buffer, directory.byteOffset + at + 46, nameLength).toString('utf8'); // no copy
     // Zip64 extra field: the 64-bit values for those fields that hold 0xffffffff, in order.
     const extra = directory.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength);
     for (let e = 0; e + 4 <= extra.byteLength; ) {
