@@ -111,7 +111,14 @@ export {
   when,
 } from './manager/policies.js';
 export { type BestSetting, monitorScore, type Score, type Selector } from './manager/ranking.js';
-export type { BackupInfo, CheckpointRecord, CheckpointStatus, IndexFile, StoredRecord } from './manager/record.js';
+export type {
+  BackupInfo,
+  CheckpointRecord,
+  CheckpointStatus,
+  IndexFile,
+  StoredFile,
+  StoredRecord,
+} from './manager/record.js';
 export type { RecoveryReport } from './manager/recovery.js';
 export { type SnapshotMode, snapshotState } from './manager/snapshot.js';
 export type { Progress, ProgressCallback } from './progress.js';

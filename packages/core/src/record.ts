@@ -10,6 +10,14 @@ export interface BackupInfo {
   at: string;
 }
 
+/** One file of a sharded checkpoint. */
+export interface StoredFile {
+  /** Relative to the experiment folder. */
+  file: string;
+  size: number;
+  sha256: string;
+}
+
 /** A checkpoint record, as stored in the index (paths relative to the experiment folder). */
 export interface StoredRecord {
   id: string;
@@ -21,11 +29,18 @@ export interface StoredRecord {
   step: number | null;
   /** ISO 8601, UTC. */
   timestamp: string;
-  /** The checkpoint file, relative to the experiment folder. */
+  /** The checkpoint file, relative to the experiment folder (a sharded checkpoint: its index, `<set>/model.safetensors.index.json`). */
   file: string;
   format: string;
+  /** Bytes on disk: every file of a sharded checkpoint together. */
   size: number;
+  /** SHA-256 of `file` (a sharded checkpoint's index names its shards; each has its own digest in `files`). */
   sha256: string;
+  /**
+   * A sharded checkpoint's files, relative to the experiment folder, all in
+   * one folder of their own, the index last. Absent for a single file.
+   */
+  files?: StoredFile[];
   metrics: Record<string, number>;
   config?: Record<string, unknown>;
   tags: string[];

@@ -71,6 +71,49 @@ describe('the index snapshot', () => {
   });
 });
 
+describe("a sharded checkpoint's record", () => {
+  const shard = (file: string) => ({ file, size: 4, sha256: 'cd'.repeat(32) });
+  const sharded = (id: string, files: unknown, extra: Record<string, unknown> = {}) => ({
+    ...record(1),
+    id,
+    file: `${id}/model.safetensors.index.json`,
+    files,
+    ...extra,
+  });
+
+  it('keeps a set whose files are all in its folder, and refuses one that reaches out of it', async () => {
+    const s = store();
+    const good = sharded('good', [
+      shard('good/model-00001-of-00001.safetensors'),
+      shard('good/model.safetensors.index.json'),
+    ]);
+    const bad = [
+      sharded('outside', [shard('elsewhere/x.safetensors'), shard('outside/model.safetensors.index.json')]),
+      sharded('nested', [shard('nested/deeper/x.safetensors'), shard('nested/model.safetensors.index.json')]),
+      sharded('empty', []),
+      sharded('unlisted', [shard('unlisted/x.safetensors')]),
+      { ...sharded('flat', [shard('model.safetensors.index.json')]), file: 'model.safetensors.index.json' },
+      sharded('sizeless', [{ file: 'sizeless/model.safetensors.index.json', sha256: 'ab' }]),
+      sharded('backup', [shard('backup/model.safetensors.index.json')], {
+        backup: { file: 'backups/model.safetensors.index.json', sha256: 'ab', at: '' },
+      }),
+    ];
+    writeFileSync(s.path, JSON.stringify({ version: 1, checkpoints: [good, ...bad] }));
+    const index = await s.read();
+    expect(index.checkpoints.map((r) => r.id)).toEqual(['good']);
+    expect(index.checkpoints[0]?.files).toEqual(good.files);
+    expect(index.rejected?.map((r) => r.reason)).toEqual([
+      expect.stringMatching(/shard "elsewhere\/x.safetensors" is not in the checkpoint's folder/),
+      expect.stringMatching(/shard "nested\/deeper\/x.safetensors" is not in the checkpoint's folder/),
+      expect.stringMatching(/`files` is not a list of 1 to/),
+      expect.stringMatching(/does not list the checkpoint's own file/),
+      expect.stringMatching(/is not <folder>\/<name>/),
+      expect.stringMatching(/has no size/),
+      expect.stringMatching(/does not mirror/),
+    ]);
+  });
+});
+
 describe('the index journal', () => {
   it('appends one line per change instead of rewriting the snapshot, and reads back the same index', async () => {
     const s = store();

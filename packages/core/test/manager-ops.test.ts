@@ -47,7 +47,7 @@ describe('list, tags, protection, deletion, summary', () => {
     const { manager } = await openManager(root, { experiment: uniqueName() });
     // Repeated values (ties are broken by sequence) and records without the metric (they go last).
     for (let epoch = 0; epoch < 90; epoch++) {
-      const metrics = epoch % 7 === 0 ? {} : { val_loss: ((epoch * 37) % 11) / 10 };
+      const metrics: Record<string, number> = epoch % 7 === 0 ? {} : { val_loss: ((epoch * 37) % 11) / 10 };
       await manager.save({ state: {}, epoch, step: (epoch * 53) % 17, metrics });
     }
     const ids = async (filter: Parameters<typeof manager.list>[0]) => (await manager.list(filter)).map((r) => r.id);

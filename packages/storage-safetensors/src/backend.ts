@@ -1,4 +1,5 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import {
   assertStateTree,
@@ -61,17 +62,44 @@ function userMetadata(options: SafetensorsSaveOptions): Record<string, string> {
   return metadata;
 }
 
-/** Progress over several files, as one total. */
+/** Progress over several files written side by side, as one total. */
 function progressAcross(total: number, onProgress: ProgressCallback | undefined) {
-  let before = 0;
+  const done: number[] = [];
+  let sum = 0;
   return {
-    forFile(size: number): ProgressCallback | undefined {
+    forFile(i: number): ProgressCallback | undefined {
       if (!onProgress) return undefined;
-      const offset = before;
-      before += size;
-      return ({ bytesDone }) => onProgress({ bytesDone: offset + bytesDone, bytesTotal: total });
+      done[i] = 0;
+      return ({ bytesDone }) => {
+        sum += bytesDone - (done[i] as number);
+        done[i] = bytesDone;
+        onProgress({ bytesDone: sum, bytesTotal: total });
+      };
     },
   };
+}
+
+/** Shards written at once: each write hashes on a thread of its own, so two per core keep the disk busy. */
+const PARALLEL_SHARDS = Math.max(2, Math.min(8, 2 * availableParallelism()));
+
+/** Runs the tasks, at most `limit` at a time; fails with the first failure once all have settled. */
+async function inParallel<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let failure: { error: unknown } | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length && !failure) {
+      const i = next++;
+      try {
+        results[i] = await (tasks[i] as () => Promise<T>)();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failure) throw failure.error;
+  return results;
 }
 
 async function save(path: string, state: StateTree, options: SafetensorsSaveOptions = {}): Promise<SaveResult> {
@@ -103,16 +131,18 @@ async function save(path: string, state: StateTree, options: SafetensorsSaveOpti
   const indexPath = join(folder, `${base}${INDEX_SUFFIX}`);
   const totalSize = unique.reduce((sum, [, t]) => sum + t.data.byteLength, 0);
   const progress = progressAcross(totalSize, options.onProgress);
-  const files: FileDigest[] = [];
   const weightMap = new Map<string, string>();
   for (const [i, shard] of shards.entries()) {
-    const name = shardFileName(base, i, shards.length);
-    const size = shard.reduce((sum, [, t]) => sum + t.data.byteLength, 0);
-    files.push(
-      await writeSafetensors(join(folder, name), shard, metadata, { ...write, onProgress: progress.forFile(size) }),
-    );
-    for (const [tensorName] of shard) weightMap.set(tensorName, name);
+    for (const [tensorName] of shard) weightMap.set(tensorName, shardFileName(base, i, shards.length));
   }
+  // Shards are written side by side, each hashed as it is written.
+  const files: FileDigest[] = await inParallel(
+    shards.map((shard, i) => () => {
+      const path = join(folder, shardFileName(base, i, shards.length));
+      return writeSafetensors(path, shard, metadata, { ...write, onProgress: progress.forFile(i) });
+    }),
+    PARALLEL_SHARDS,
+  );
   // The index goes last: a reader that finds it finds every shard it names.
   const indexText = formatIndex({ total_size: totalSize, ...metadata, ...internal }, weightMap);
   const index = await writeFileAtomic(indexPath, [Buffer.from(indexText, 'utf8')], write);

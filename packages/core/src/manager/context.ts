@@ -132,7 +132,8 @@ export class ManagerContext {
           index.checkpoints.filter((r) => r.status === 'ok'),
           this.o.score,
         );
-        if (best) await linkAtomically(this.readable(best.file), bestPath, this.o.fsync);
+        // A sharded best has no one file to name: `load('best')` finds it instead.
+        if (best && !best.files) await linkAtomically(this.readable(best.file), bestPath, this.o.fsync);
         else await rm(bestPath, { force: true });
       },
       { write: false },

@@ -2,9 +2,9 @@
  * Copies of checkpoints: backups (and restoring from them), exports (a
  * verified copy or a conversion, with a manifest) and comparisons.
  */
-import { mkdir, rm } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
-import { writeFileAtomic } from '@ckpt/native';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { renameDurably, writeFileAtomic } from '@ckpt/native';
 import { convertCheckpoint } from '../convert.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { type Comparison, compareConfigs, compareMetrics, compareTensors } from './compare.js';
@@ -12,7 +12,8 @@ import type { ManagerContext } from './context.js';
 import { copyVerified, gunzipFile, makeStagingDir } from './files.js';
 import { readCheckpoint } from './loading.js';
 import type { Selector } from './ranking.js';
-import type { CheckpointRecord } from './record.js';
+import type { CheckpointRecord, StoredFile } from './record.js';
+import { recordFiles } from './sets.js';
 
 export interface ExportResult {
   destination: string;
@@ -32,7 +33,9 @@ export async function backup(ctx: ManagerContext, selector: Selector): Promise<C
     { experiment: o.experiment, record: ctx.info(record), destination },
     `backing up ${record.id}`,
   );
-  const { sha256 } = await copyVerified(ctx.readable(record.file), destination, record.sha256, o.fsync);
+  const { sha256 } = record.files
+    ? await copySetInto(ctx, record.files, (f) => ctx.readable(f), ctx.writable(dirname(file)), record)
+    : await copyVerified(ctx.readable(record.file), destination, record.sha256, o.fsync);
   const updated = await ctx.change(record.id, (r) => {
     r.backup = { file, sha256, at: o.now().toISOString() };
   });
@@ -44,7 +47,13 @@ export async function backup(ctx: ManagerContext, selector: Selector): Promise<C
 export async function restore(ctx: ManagerContext, selector: Selector): Promise<CheckpointRecord> {
   const record = await ctx.record(selector);
   if (!record.backup) throw new NotFoundError(`checkpoint ${record.id} has no backup`, { path: record.path });
-  await copyVerified(ctx.readable(record.backup.file), ctx.writable(record.file), record.sha256, ctx.o.fsync);
+  if (record.files) {
+    const mirror = record.backup.file.slice(0, record.backup.file.length - record.file.length); // `<backups>/`
+    const set = dirname(record.file);
+    await copySetInto(ctx, record.files, (f) => ctx.readable(`${mirror}${f}`), ctx.writable(set), record);
+  } else {
+    await copyVerified(ctx.readable(record.backup.file), ctx.writable(record.file), record.sha256, ctx.o.fsync);
+  }
   return ctx.change(record.id, (r) => {
     r.status = 'ok';
   });
@@ -72,9 +81,11 @@ export async function exportCheckpoint(
   await mkdir(destination, { recursive: true });
   let files: ExportResult['files'];
   if (format === record.format) {
-    const target = join(destination, record.file);
-    const source = ctx.readable(record.file);
-    files = [{ path: target, ...(await copyVerified(source, target, record.sha256, o.fsync)) }];
+    files = [];
+    for (const stored of recordFiles(record)) {
+      const target = join(destination, stored.file);
+      files.push({ path: target, ...(await copyVerified(ctx.readable(stored.file), target, stored.sha256, o.fsync)) });
+    }
   } else {
     files = await convert(ctx, record, destination, format);
   }
@@ -89,6 +100,36 @@ export async function exportCheckpoint(
   await writeFileAtomic(manifest, [Buffer.from(`${JSON.stringify(body, null, 2)}\n`)], { fsync: o.fsync });
   await ctx.emit('afterExport', { experiment: o.experiment, record: ctx.info(record), destination, format, files });
   return { destination, format, files, manifest };
+}
+
+/**
+ * Copies a sharded checkpoint's files (each checked against its digest) into
+ * the folder `target` through staging: the copies land in a folder that
+ * replaces `target` in one rename, so `target` never holds half a set.
+ * Returns the digest of the set's index.
+ */
+async function copySetInto(
+  ctx: ManagerContext,
+  files: StoredFile[],
+  sourceOf: (file: string) => string,
+  target: string,
+  record: CheckpointRecord,
+): Promise<{ sha256: string }> {
+  const staging = await makeStagingDir(ctx.folder);
+  try {
+    const staged = join(staging, 'set');
+    for (const stored of files) {
+      await copyVerified(sourceOf(stored.file), join(staged, basename(stored.file)), stored.sha256, ctx.o.fsync);
+    }
+    await mkdir(dirname(target), { recursive: true });
+    await rename(target, join(staging, 'replaced')).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    await renameDurably(staged, target, { fsync: ctx.o.fsync });
+    return { sha256: record.sha256 };
+  } finally {
+    await rm(staging, { recursive: true, force: true }); // this save's own staging folder
+  }
 }
 
 async function convert(

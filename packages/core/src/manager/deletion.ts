@@ -3,12 +3,13 @@
  * protected checkpoint, and re-checks that under the lock (another process
  * may have saved since the plan was made). Hooks may veto each deletion.
  */
-import { rm } from 'node:fs/promises';
 import { ConflictError, FormatError, VetoedError } from '../errors.js';
 import type { ManagerContext } from './context.js';
+import { removeEntry } from './files.js';
 import { keepIfAny } from './policies.js';
 import { findBest, findLatest, refreshFlags, type Selector } from './ranking.js';
 import type { CheckpointRecord, IndexFile, StoredRecord } from './record.js';
+import { removalTargets } from './sets.js';
 
 /** The checkpoints retention would delete now (a dry run). */
 export async function retentionPlan(ctx: ManagerContext): Promise<CheckpointRecord[]> {
@@ -68,16 +69,16 @@ async function remove(ctx: ManagerContext, records: CheckpointRecord[], reason: 
       (r) => ids.has(r.id) && (reason !== 'retention' || (!r.isBest && !r.isLatest && !r.protected)),
     );
     index.checkpoints = index.checkpoints.filter((r) => !going.includes(r));
-    for (const r of going) index.deleting.push(r.file, ...(r.backup ? [r.backup.file] : []));
+    for (const r of going) index.deleting.push(...removalTargets(r));
     refreshFlags(index.checkpoints, o.score);
     return going;
   });
   const out: CheckpointRecord[] = [];
   for (const stored of removed) {
     const record = ctx.withPath(stored);
-    for (const file of [stored.file, ...(stored.backup ? [stored.backup.file] : [])]) {
+    for (const file of removalTargets(stored)) {
       try {
-        await rm(ctx.writable(file), { force: true });
+        await removeEntry(ctx.writable(file));
       } catch (error) {
         if (!(error instanceof FormatError)) throw error;
         o.warn(`${o.experiment}: ${error.message}`); // the record is gone; nothing outside is touched

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -42,6 +42,23 @@ export async function makeStagingDir(folder: string): Promise<string> {
 export function stagingOwnerAlive(name: string): boolean {
   const plus = name.lastIndexOf('+');
   return plus > 0 && ownerAlive(name.slice(0, plus));
+}
+
+/**
+ * Removes a file, a link (never what it points to) or an empty folder (a
+ * sharded checkpoint's, once its files are gone). A folder that still holds
+ * something is left alone: nothing is removed recursively on the word of an index.
+ */
+export async function removeEntry(path: string): Promise<void> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info) return;
+  if (!info.isDirectory()) {
+    await rm(path, { force: true });
+    return;
+  }
+  await rmdir(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST' && error.code !== 'ENOENT') throw error;
+  });
 }
 
 /** Staging folders whose owners are gone. */

@@ -20,7 +20,15 @@ import { lockFile, writeFileAtomic } from '@ckpt/native';
 import { FormatError } from '../errors.js';
 import { RecordFacts } from './facts.js';
 import { plainNameProblem, relativePathProblem } from './names.js';
-import { INDEX_VERSION, type IndexFile, type PendingSave, type RejectedEntry, type StoredRecord } from './record.js';
+import {
+  INDEX_VERSION,
+  type IndexFile,
+  type PendingSave,
+  type RejectedEntry,
+  type StoredFile,
+  type StoredRecord,
+} from './record.js';
+import { MAX_SET_FILES } from './sets.js';
 
 export const LOCK_FILE = '.ckpt.lock';
 export const JOURNAL_SUFFIX = '.journal';
@@ -593,6 +601,7 @@ function checkRecord(value: unknown, where: string): StoredRecord {
   if (idProblem) fail(`id ${JSON.stringify(value.id)} ${idProblem}; an id becomes a file name`);
   checkFile(value.file, where);
   if (isObject(value.backup)) checkFile(value.backup.file, where);
+  const files = value.files === undefined ? undefined : checkSetFiles(value, where, fail);
   // The object was just parsed and belongs to no one else: it is completed in place (no copy of 50,000 records).
   const record = value as unknown as StoredRecord;
   record.sequence = typeof value.sequence === 'number' ? value.sequence : 0;
@@ -604,7 +613,44 @@ function checkRecord(value: unknown, where: string): StoredRecord {
   record.isLatest = value.isLatest === true;
   record.protected = value.protected === true;
   record.status = value.status === 'missing' || value.status === 'corrupted' ? value.status : 'ok';
+  if (files) record.files = files;
   return record;
+}
+
+/**
+ * A sharded checkpoint's files: all in one folder of the experiment folder
+ * (`<set>/<name>`, the record's own file among them), so that removing the
+ * set removes that folder and nothing else; its backup mirrors the layout.
+ */
+function checkSetFiles(value: Record<string, unknown>, where: string, fail: (what: string) => never): StoredFile[] {
+  const file = value.file as string;
+  const parts = file.split('/');
+  if (parts.length !== 2) fail(`a sharded checkpoint's file ${JSON.stringify(file)} is not <folder>/<name>`);
+  const folder = `${parts[0]}/`;
+  const list = value.files;
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_SET_FILES) {
+    return fail(`\`files\` is not a list of 1 to ${MAX_SET_FILES} files`);
+  }
+  const files: StoredFile[] = [];
+  for (const entry of list) {
+    if (!isObject(entry) || typeof entry.file !== 'string' || typeof entry.sha256 !== 'string') {
+      return fail('an entry of `files` is not { file, size, sha256 }');
+    }
+    checkFile(entry.file, where);
+    if (!entry.file.startsWith(folder) || entry.file.slice(folder.length).includes('/')) {
+      fail(`shard ${JSON.stringify(entry.file)} is not in the checkpoint's folder ${JSON.stringify(folder)}`);
+    }
+    if (typeof entry.size !== 'number' || !Number.isSafeInteger(entry.size) || entry.size < 0) {
+      fail(`shard ${JSON.stringify(entry.file)} has no size`);
+    }
+    files.push({ file: entry.file, size: entry.size as number, sha256: entry.sha256 });
+  }
+  if (!files.some((f) => f.file === file)) fail(`\`files\` does not list the checkpoint's own file ${file}`);
+  const backup = isObject(value.backup) ? value.backup.file : undefined;
+  if (typeof backup === 'string' && !backup.endsWith(`/${file}`)) {
+    fail(`the backup ${JSON.stringify(backup)} of a sharded checkpoint does not mirror ${file}`);
+  }
+  return files;
 }
 
 function readTags(tags: unknown): string[] {

@@ -1,7 +1,7 @@
 /** The index file that holds the records (the manager's own format). */
 import type { StoredRecord } from '../record.js';
 
-export type { BackupInfo, CheckpointRecord, CheckpointStatus, StoredRecord } from '../record.js';
+export type { BackupInfo, CheckpointRecord, CheckpointStatus, StoredFile, StoredRecord } from '../record.js';
 
 export const INDEX_VERSION = 1;
 

@@ -2,14 +2,15 @@
  * Reconciling the index with the folder when a manager opens: what a crash,
  * a killed process or a person with `rm` may have left behind.
  */
-import { rm, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { type FolderListing, sha256File, TEMP_SUFFIX } from '@ckpt/native';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { type FolderListing, sha256File, sha256Files, TEMP_SUFFIX } from '@ckpt/native';
 import { FormatError } from '../errors.js';
 import type { StorageBackend } from '../storage.js';
 import { Confinement } from './confine.js';
-import { abandonedStagingDirs, ownerAlive } from './files.js';
-import type { IndexFile, PendingSave, StoredRecord } from './record.js';
+import { abandonedStagingDirs, ownerAlive, removeEntry } from './files.js';
+import type { IndexFile, PendingSave, StoredFile, StoredRecord } from './record.js';
+import { MAX_SET_FILES } from './sets.js';
 
 export interface RecoveryReport {
   /** Saves whose writer died after writing the file but before committing it: committed now, with a fresh digest. */
@@ -78,7 +79,11 @@ export async function reconcile(
   for (const file of index.deleting) {
     try {
       const path = confined.removable(file);
-      if (path !== undefined) await remove(path, file);
+      if (path !== undefined) {
+        report.removed.push(file);
+        gone.add(file);
+        if (!context.readOnly) await removeEntry(path); // a file, or a sharded checkpoint's emptied folder
+      }
     } catch (error) {
       if (!(error instanceof FormatError)) throw error;
       report.rejected.push(`deleting ${file}: ${error.message}`);
@@ -139,10 +144,35 @@ async function settlePending(
       report.dropped.push(record.id);
       continue;
     }
-    index.checkpoints.push({ ...record, size: info.size, sha256: await sha256File(info.path), status: 'ok' });
+    if (record.files) {
+      // A sharded save's folder is renamed into place only when complete: its files are the set.
+      const files = await setOnDisk(dirname(info.path), dirname(record.file));
+      const own = files.find((f) => f.file === record.file);
+      if (!own) {
+        report.dropped.push(record.id); // its index is not a plain file of the folder
+        continue;
+      }
+      const ordered = [...files.filter((f) => f !== own), own];
+      const size = ordered.reduce((sum, f) => sum + f.size, 0);
+      index.checkpoints.push({ ...record, size, sha256: own.sha256, files: ordered, status: 'ok' });
+    } else {
+      index.checkpoints.push({ ...record, size: info.size, sha256: await sha256File(info.path), status: 'ok' });
+    }
     report.rolledForward.push(record.id);
   }
   index.pending = still;
+}
+
+/** The plain files of a sharded checkpoint's folder, with sizes and digests computed now (links are not followed). */
+async function setOnDisk(path: string, set: string): Promise<StoredFile[]> {
+  const names = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  if (names.length > MAX_SET_FILES) {
+    throw new FormatError(`${path} holds ${names.length} files, more than a checkpoint may have`, { path });
+  }
+  const paths = names.map((name) => join(path, name));
+  const digests = await sha256Files(paths);
+  const sizes = await Promise.all(paths.map(async (p) => (await stat(p)).size));
+  return names.map((name, i) => ({ file: `${set}/${name}`, size: sizes[i] as number, sha256: digests[i] as string }));
 }
 
 async function inspects(backend: StorageBackend, path: string): Promise<boolean> {
@@ -171,6 +201,10 @@ function checkFilePresent(
   listing: FolderListing,
   report: RecoveryReport,
 ): void {
+  if (record.files) {
+    checkSetPresent(record, record.files, confined, report);
+    return;
+  }
   let info: { size: number } | undefined;
   try {
     info = statListed(record.file, confined, listing);
@@ -189,6 +223,31 @@ function checkFilePresent(
   } else if (record.status === 'missing') {
     record.status = 'ok'; // the file came back
   }
+}
+
+/** A sharded checkpoint: missing when none of its files is there, corrupted when some are missing or of the wrong size. */
+function checkSetPresent(record: StoredRecord, files: StoredFile[], confined: Confinement, report: RecoveryReport) {
+  let present = 0;
+  let intact = 0;
+  for (const { file, size } of files) {
+    let info: { size: number } | undefined;
+    try {
+      info = confined.stat(file);
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error; // leads outside: not this checkpoint's file
+      present++;
+      continue;
+    }
+    if (info) present++;
+    if (info?.size === size) intact++;
+  }
+  const status = intact === files.length ? 'ok' : present === 0 ? 'missing' : 'corrupted';
+  if (status === 'ok') {
+    if (record.status === 'missing') record.status = 'ok'; // the files came back
+    return;
+  }
+  if (record.status !== status) report[status].push(record.id);
+  record.status = status;
 }
 
 async function adopt(index: IndexFile, context: RecoveryContext, report: RecoveryReport): Promise<void> {

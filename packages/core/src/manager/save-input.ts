@@ -3,6 +3,7 @@
  * wrong before anything is written.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { parseSize } from '../size.js';
 import { assertStateTree, type StateTree, type StateValue } from '../tree.js';
 
 export interface SaveInput {
@@ -24,6 +25,12 @@ export interface SaveInput {
   force?: boolean;
   /** Protect the new checkpoint from retention. */
   protect?: boolean;
+  /**
+   * Shard the checkpoint: files of at most this size (bytes, or "5GB",
+   * "2GiB") with an index, in a folder of their own (the default is the
+   * manager's `saveOptions.maxShardSize`; none: one file).
+   */
+  maxShardSize?: number | string;
 }
 
 function nonNegativeInteger(value: unknown, what: string): number | null {
@@ -80,6 +87,8 @@ export interface Prepared {
   description: string | undefined;
   metadata: Record<string, string>;
   protect: boolean;
+  /** Bytes per shard when sharded. */
+  maxShardSize: number | undefined;
 }
 
 /** Checks a save's input and copies what the save keeps. */
@@ -103,5 +112,9 @@ export function prepareSave(input: SaveInput): Prepared {
     description: input.description,
     metadata: { ...metadata },
     protect: input.protect ?? false,
+    maxShardSize:
+      input.maxShardSize === undefined
+        ? undefined
+        : parseSize(input.maxShardSize, { what: 'the maxShardSize of a save' }),
   };
 }

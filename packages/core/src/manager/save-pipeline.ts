@@ -14,9 +14,11 @@
  * ever has a final name, and nothing is committed that is not on disk.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { renameDurably } from '@ckpt/native';
 import { UnsupportedError } from '../errors.js';
+import { parseSize } from '../size.js';
 import type { SaveResult } from '../storage.js';
 import type { StateTree } from '../tree.js';
 import type { ManagerContext } from './context.js';
@@ -25,8 +27,9 @@ import { applyRetention } from './deletion.js';
 import type { RecordFacts } from './facts.js';
 import { gzipFile, makeStagingDir, OWNER } from './files.js';
 import { findBest, findLatest, flagAppended } from './ranking.js';
-import type { CheckpointRecord, IndexFile, StoredRecord } from './record.js';
+import type { CheckpointRecord, IndexFile, StoredFile, StoredRecord } from './record.js';
 import { type Prepared, prepareSave, type SaveInput } from './save-input.js';
+import { setIndexName } from './sets.js';
 import { snapshotState } from './snapshot.js';
 
 export type SaveOutcome =
@@ -42,6 +45,16 @@ export type SaveCompletion =
 
 type Saved = SaveOutcome & { status: 'saved' };
 type Skipped = SaveOutcome & { status: 'skipped' };
+
+/** The manager-wide shard size (`saveOptions.maxShardSize`), if any. */
+function defaultShardSize(saveOptions: Record<string, unknown>): number | undefined {
+  const value = saveOptions.maxShardSize;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' && typeof value !== 'string') {
+    throw new UnsupportedError('saveOptions.maxShardSize must be a size (bytes, or "5GB")', { found: String(value) });
+  }
+  return parseSize(value, { what: 'saveOptions.maxShardSize' });
+}
 
 /** Where the record is written into the file's own metadata, so an orphaned file can be adopted. */
 const RECORD_METADATA_KEY = 'ckpt_record';
@@ -128,6 +141,13 @@ export class SavePipeline {
     const { o } = ctx;
     const started = performance.now();
     const timestamp = o.now();
+    const shardSize = prepared.maxShardSize ?? defaultShardSize(o.saveOptions);
+    const setIndex = shardSize === undefined ? undefined : setIndexName(o.backend);
+    if (setIndex && o.compression) {
+      throw new UnsupportedError('a sharded checkpoint cannot be gzip-compressed: save it without one of the two', {
+        expected: 'maxShardSize or compression, not both',
+      });
+    }
     const stem = o.layout.fileName({
       experiment: o.experiment,
       model: o.model,
@@ -146,7 +166,7 @@ export class SavePipeline {
       ...(prepared.description !== undefined ? { description: prepared.description } : {}),
       state: prepared.state as unknown,
       metadata: prepared.metadata,
-      path: join(ctx.folder, this.#freeName(stem, await ctx.index(), ctx.store.facts())),
+      path: join(ctx.folder, this.#freeName(stem, await ctx.index(), ctx.store.facts(), setIndex)),
     };
     const emitted = await ctx.emit('beforeSave', before);
     if (emitted?.vetoed) {
@@ -170,9 +190,9 @@ export class SavePipeline {
     const { result: intent } = await ctx.update(
       (index) => {
         ctx.tidy(index);
-        const file = this.#freeName(stem, index, ctx.store.facts());
+        const file = this.#freeName(stem, index, ctx.store.facts(), setIndex);
         const record: StoredRecord = {
-          id: file.slice(0, file.length - ctx.extension.length),
+          id: setIndex ? dirname(file) : file.slice(0, file.length - ctx.extension.length),
           sequence: index.nextSequence++,
           experiment: o.experiment,
           model: o.model,
@@ -192,6 +212,8 @@ export class SavePipeline {
           protected: prepared.protect,
           status: 'ok',
           ...(o.compression ? { compression: o.compression } : {}),
+          // A sharded save's intent lists its index: recovery then knows to look for a folder.
+          ...(setIndex ? { files: [{ file, size: 0, sha256: '' }] } : {}),
         };
         index.pending.push({ owner: OWNER, record });
         return record;
@@ -199,7 +221,9 @@ export class SavePipeline {
       { declared: true }, // an intent puts no record
     );
     try {
-      const written = await this.#writeFile(intent, prepared.state, metadata);
+      const written = intent.files
+        ? await this.#writeSet(intent, prepared.state, metadata, shardSize as number)
+        : await this.#writeFile(intent, prepared.state, metadata);
       // Not flushed: if this entry is lost, recovery commits the file from the intent.
       const { index, result } = await ctx.update(
         (index, changes) => {
@@ -263,6 +287,42 @@ export class SavePipeline {
     }
   }
 
+  /**
+   * Writes a sharded checkpoint: the backend writes every shard and the index
+   * into a folder in staging, then that folder is renamed into place whole.
+   */
+  async #writeSet(
+    intent: StoredRecord,
+    state: StateTree,
+    metadata: Record<string, string>,
+    maxShardSize: number,
+  ): Promise<{ size: number; sha256: string; files: StoredFile[] }> {
+    const { o, folder } = this.ctx;
+    const set = dirname(intent.file);
+    this.#staging ??= await makeStagingDir(folder);
+    const staged = join(this.#staging, set);
+    await rm(staged, { recursive: true, force: true }); // this process's own, from a failed attempt
+    await mkdir(staged);
+    try {
+      const options = { ...o.saveOptions, metadata, fsync: o.fsync, maxShardSize };
+      const saved = await o.backend.save(join(staged, basename(intent.file)), state, options);
+      const files = saved.files.map((f) => {
+        const name = relative(staged, f.path);
+        if (name.includes('/') || name.startsWith('..')) {
+          throw new UnsupportedError(`the ${o.backend.name} backend wrote ${f.path} outside the checkpoint's folder`);
+        }
+        return { file: `${set}/${name}`, size: f.size, sha256: f.sha256 };
+      });
+      const index = files.find((f) => f.file === intent.file);
+      if (!index) throw new UnsupportedError(`the ${o.backend.name} backend wrote no index at ${intent.file}`);
+      const ordered = [...files.filter((f) => f !== index), index];
+      await renameDurably(staged, join(folder, set), { fsync: o.fsync });
+      return { size: ordered.reduce((sum, f) => sum + f.size, 0), sha256: index.sha256, files: ordered };
+    } finally {
+      await rm(staged, { recursive: true, force: true });
+    }
+  }
+
   /** Retention, the best file, backups, tracker and hooks, once a save is committed. */
   async #afterCommit(
     stored: StoredRecord,
@@ -306,15 +366,21 @@ export class SavePipeline {
     return backedUp || o.retention.length > 0 ? ((await ctx.find(record.id)) ?? record) : record;
   }
 
-  /** A file name not used by any record nor by a file on disk: `name`, then `name-v1`, `name-v2`, ... */
-  #freeName(stem: string, index: IndexFile, facts: RecordFacts): string {
+  /**
+   * A file name not used by any record nor by a file on disk: `name`, then
+   * `name-v1`, `name-v2`, ... A sharded checkpoint's is `<name>/<setIndex>`,
+   * and its folder must be free too.
+   */
+  #freeName(stem: string, index: IndexFile, facts: RecordFacts, setIndex: string | undefined): string {
     const { folder, extension } = this.ctx;
     // The store's facts know every record's file without a scan; pending saves and deletions are few.
     const taken = (name: string) =>
       facts.hasFile(name) || index.pending.some((p) => p.record.file === name) || index.deleting.includes(name);
     for (let version = 0; ; version++) {
-      const name = `${version === 0 ? stem : `${stem}-v${version}`}${extension}`;
-      if (!taken(name) && !existsSync(join(folder, name))) return name;
+      const base = version === 0 ? stem : `${stem}-v${version}`;
+      const name = setIndex ? `${base}/${setIndex}` : `${base}${extension}`;
+      const onDisk = setIndex ? base : name;
+      if (!taken(name) && !taken(base) && !existsSync(join(folder, onDisk))) return name;
     }
   }
 }
