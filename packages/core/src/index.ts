@@ -140,6 +140,15 @@ export {
   type Settings,
   type SettingValues,
 } from './settings/index.js';
+export {
+  formatShardIndex,
+  inParallel,
+  isShardOf,
+  parseShardIndex,
+  planShards,
+  type ShardIndex,
+  shardFileName,
+} from './shards.js';
 export { parseSize } from './size.js';
 export {
   DETECT_BYTES,

@@ -13,6 +13,11 @@ export interface SaveOptions {
   /** Flush the file and its folder before returning (default true). */
   fsync?: boolean;
   onProgress?: ProgressCallback;
+  /**
+   * Shards of at most this size (bytes, or "5GB", "2GiB") in the Hugging Face
+   * layout, for backends that shard (`shardIndexName`); others refuse it.
+   */
+  maxShardSize?: number | string;
 }
 
 export interface FileDigest {
@@ -70,6 +75,13 @@ export interface StorageBackend {
   readonly extensions: readonly string[];
   /** The dtypes it can store. */
   readonly dtypes: readonly DType[];
+  /**
+   * The index a sharded save writes, as transformers names it
+   * (`model.safetensors.index.json`, `pytorch_model.bin.index.json`): saving
+   * to that name with `maxShardSize` writes the shards beside it. Absent: the
+   * backend does not shard.
+   */
+  readonly shardIndexName?: string;
   /** Whether these bytes (the first `DETECT_BYTES` of a file) look like this format. */
   detect(header: Uint8Array): boolean;
   /** Writes atomically and returns size and SHA-256 from the same pass. */

@@ -1,27 +1,24 @@
-import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   collectLeaves,
-  FormatError,
-  getEntry,
   type Inspection,
   isPlainObject,
   isTensor,
   type Loaded,
   numel,
+  parseSize,
   type SaveResult,
   type StateTree,
   type StateValue,
   type StorageBackend,
-  setEntry,
   type Tensor,
   type TensorInfo,
 } from '@ckpt/core';
 import { readTorch, TensorStub, type TorchReadOptions } from './read.js';
+import { BIN_INDEX_SUFFIX, loadSharded, readIndex, saveSharded } from './shards.js';
 import { SAVE_DTYPES, saveTorch, type TorchSaveOptions } from './write.js';
 
-/** `pytorch_model.bin.index.json` and friends: a sharded checkpoint's index. */
-export const BIN_INDEX_SUFFIX = '.bin.index.json';
+export { BIN_INDEX_SUFFIX } from './shards.js';
 
 export interface TorchLoadOptions extends TorchReadOptions {}
 
@@ -39,52 +36,8 @@ function metadataOf(tree: StateValue, saved: Record<string, string>): Record<str
   return typeof version === 'string' ? { 'pytorch-lightning_version': version, ...saved } : saved;
 }
 
-async function readIndex(path: string): Promise<Map<string, string>> {
-  const size = (await stat(path)).size;
-  if (size > 100_000_000) throw new FormatError(`shard index is ${size} bytes, too large`, { path });
-  let json: { weight_map?: unknown };
-  try {
-    json = JSON.parse(await readFile(path, 'utf8'));
-  } catch (error) {
-    throw new FormatError(`shard index is not valid JSON: ${(error as Error).message}`, { path });
-  }
-  if (typeof json?.weight_map !== 'object' || json.weight_map === null)
-    throw new FormatError('shard index has no weight_map', { path });
-  const map = new Map<string, string>();
-  for (const [name, file] of Object.entries(json.weight_map)) {
-    if (typeof file !== 'string' || basename(file) !== file || file === '..' || file.includes('\\')) {
-      throw new FormatError(
-        `shard index maps ${JSON.stringify(name)} to ${JSON.stringify(file)}, which is not a file in the index's folder`,
-        { path },
-      );
-    }
-    map.set(name, file);
-  }
-  return map;
-}
-
-async function loadSharded(path: string, options: TorchLoadOptions): Promise<Loaded> {
-  const weightMap = await readIndex(path);
-  const shards = new Map<string, StateTree>();
-  let zeroCopy = true;
-  for (const file of new Set(weightMap.values())) {
-    const shard = readTorch(join(dirname(path), file), options);
-    zeroCopy &&= shard.zeroCopy;
-    shards.set(file, asTree(shard.value));
-  }
-  const state: StateTree = {};
-  for (const [name, file] of weightMap) {
-    const shard = shards.get(file);
-    const value = shard && getEntry(shard, name); // names come from the index: `__proto__` is a name
-    if (!isTensor(value))
-      throw new FormatError(`shard index puts ${JSON.stringify(name)} in ${file}, which does not hold it`, { path });
-    setEntry(state, name, value);
-  }
-  return { state, metadata: {}, format: 'pytorch', zeroCopy };
-}
-
 async function load(path: string, options: TorchLoadOptions = {}): Promise<Loaded> {
-  if (path.endsWith(BIN_INDEX_SUFFIX)) return loadSharded(path, options);
+  if (path.endsWith(BIN_INDEX_SUFFIX)) return loadSharded(path, options, (value) => asTree(value as StateValue));
   const file = readTorch(path, options);
   return {
     state: asTree(file.value),
@@ -92,6 +45,23 @@ async function load(path: string, options: TorchLoadOptions = {}): Promise<Loade
     format: 'pytorch',
     zeroCopy: file.zeroCopy,
   };
+}
+
+/**
+ * Saves with torch.save's format; to a `*.bin.index.json` path, or with a
+ * `maxShardSize` the state exceeds, as Hugging Face shards beside an index.
+ */
+async function save(path: string, state: StateTree, options: TorchSaveOptions = {}): Promise<SaveResult> {
+  if (path.endsWith(BIN_INDEX_SUFFIX)) return saveSharded(path, state, options);
+  if (options.maxShardSize !== undefined) {
+    let bytes = 0;
+    for (const value of Object.values(state)) if (isTensor(value)) bytes += value.data.byteLength;
+    if (bytes > parseSize(options.maxShardSize)) {
+      const base = basename(path).replace(/\.(bin|pt|pth)$/, '');
+      return saveSharded(join(dirname(path), `${base}${BIN_INDEX_SUFFIX}`), state, options);
+    }
+  }
+  return saveTorch(path, state, options);
 }
 
 /** Every tensor stub in a value, with its dotted path (an iterative walk under the node budget). */
@@ -155,9 +125,10 @@ export interface PytorchBackend extends StorageBackend {
 export const pytorch: PytorchBackend = Object.freeze({
   name: 'pytorch',
   extensions: [BIN_INDEX_SUFFIX, '.pt', '.pth', '.bin', '.ckpt'],
+  shardIndexName: `pytorch_model${BIN_INDEX_SUFFIX}`,
   dtypes: SAVE_DTYPES,
   detect,
-  save: saveTorch,
+  save,
   load,
   inspect,
 });

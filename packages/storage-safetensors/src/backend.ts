@@ -8,6 +8,7 @@ import {
   FormatError,
   type Inspection,
   InvalidArgumentError,
+  inParallel,
   isFlatTensorRecord,
   type JsonValue,
   joinTree,
@@ -81,26 +82,6 @@ function progressAcross(total: number, onProgress: ProgressCallback | undefined)
 
 /** Shards written at once: each write hashes on a thread of its own, so two per core keep the disk busy. */
 const PARALLEL_SHARDS = Math.max(2, Math.min(8, 2 * availableParallelism()));
-
-/** Runs the tasks, at most `limit` at a time; fails with the first failure once all have settled. */
-async function inParallel<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
-  const results: T[] = new Array(tasks.length);
-  let failure: { error: unknown } | undefined;
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length && !failure) {
-      const i = next++;
-      try {
-        results[i] = await (tasks[i] as () => Promise<T>)();
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  if (failure) throw failure.error;
-  return results;
-}
 
 async function save(path: string, state: StateTree, options: SafetensorsSaveOptions = {}): Promise<SaveResult> {
   assertStateTree(state);
@@ -300,6 +281,7 @@ export interface SafetensorsBackend extends StorageBackend {
 export const safetensors: SafetensorsBackend = Object.freeze({
   name: 'safetensors',
   extensions: [INDEX_SUFFIX, '.safetensors'],
+  shardIndexName: `model${INDEX_SUFFIX}`,
   dtypes: SAFETENSORS_DTYPES,
   detect,
   save,

@@ -38,17 +38,12 @@ export function removalTargets(record: StoredRecord): string[] {
   return [...own, ...own.map((file) => `${mirror}${file}`)];
 }
 
-/**
- * The index file a sharded save writes in its set's folder: `model` and the
- * backend's index ending (`model.safetensors.index.json`). A backend without
- * one cannot shard.
- */
+/** The index file a sharded save writes in its set's folder, as the backend names it; a backend without one cannot shard. */
 export function setIndexName(backend: StorageBackend): string {
-  const ending = backend.extensions.find((e) => e.endsWith('.index.json'));
-  if (!ending) {
+  if (!backend.shardIndexName) {
     throw new UnsupportedError(`the ${backend.name} backend writes no sharded layout: save without maxShardSize`, {
-      expected: 'a backend with an index format (safetensors)',
+      expected: 'a backend with `shardIndexName` (safetensors, pytorch)',
     });
   }
-  return `model${ending}`;
+  return backend.shardIndexName;
 }
