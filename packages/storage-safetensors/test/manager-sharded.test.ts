@@ -145,6 +145,19 @@ describe('sharded checkpoints in the manager', () => {
     await reopened.manager.close();
   });
 
+  it('an async sharded save holds the values of the call, whatever the caller changes afterwards', async () => {
+    const { manager } = await open({ async: true });
+    const live = state(1);
+    const outcome = await manager.save({ state: live, step: 1 });
+    expect(outcome.status).toBe('pending');
+    for (const t of Object.values(live)) t.data.fill(0xee); // the training loop moves on
+    const done = outcome.status === 'pending' ? await outcome.done : undefined;
+    expect(done?.status).toBe('saved');
+    const loaded = await manager.load();
+    for (const [name, t] of Object.entries(state(1))) expect(tensorsEqual(loaded.state[name] as Tensor, t)).toBe(true);
+    await manager.close();
+  });
+
   it('retention and delete remove the whole folder, never half of it', async () => {
     const { manager } = await open({ retention: keepLatest(1) });
     const { record: first } = await manager.save({ state: state(1), step: 1 });
