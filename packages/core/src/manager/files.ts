@@ -19,6 +19,9 @@ export const STAGING_FOLDER = '.ckpt-staging';
 
 const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
 
+/** The start of a multi-process save's staging folder name (`gather+<checkpoint id>`). */
+export const GATHERING = 'gather+';
+
 /** This process, as `<host>-<pid>-<start time>`: the owner of its staging folder and save intents. */
 export const OWNER = `${host}-${process.pid}-${processStartTime(process.pid)}`;
 
@@ -61,8 +64,11 @@ export async function removeEntry(path: string): Promise<void> {
   });
 }
 
-/** Staging folders whose owners are gone. */
-export async function abandonedStagingDirs(folder: string): Promise<string[]> {
+/**
+ * Staging folders whose owners are gone; a multi-process save's
+ * (`gather+<id>`) when the index no longer lists it in `gathering`.
+ */
+export async function abandonedStagingDirs(folder: string, gathering: ReadonlySet<string>): Promise<string[]> {
   let names: string[];
   try {
     // Only a real folder: a link named like it may point anywhere, and what is in it gets removed.
@@ -71,7 +77,9 @@ export async function abandonedStagingDirs(folder: string): Promise<string[]> {
   } catch {
     return [];
   }
-  return names.filter((name) => !stagingOwnerAlive(name)).map((name) => join(folder, STAGING_FOLDER, name));
+  const abandoned = (name: string) =>
+    name.startsWith(GATHERING) ? !gathering.has(name.slice(GATHERING.length)) : !stagingOwnerAlive(name);
+  return names.filter(abandoned).map((name) => join(folder, STAGING_FOLDER, name));
 }
 
 /**

@@ -21,6 +21,7 @@ import { FormatError } from '../errors.js';
 import { RecordFacts } from './facts.js';
 import { plainNameProblem, relativePathProblem } from './names.js';
 import {
+  type Gather,
   INDEX_VERSION,
   type IndexFile,
   type PendingSave,
@@ -39,6 +40,8 @@ export const JOURNAL_SUFFIX = '.journal';
  * stays the same however long the history.
  */
 const COMPACT_ENTRIES = 512;
+/** Reads of an index that writers keep changing before one is taken as it is (the next read reads it again). */
+const MAX_READS = 20;
 const COMPACT_BYTES = 4 << 20;
 const ENTRIES_PER_RECORD = 8;
 const BYTES_PER_RECORD = 1024;
@@ -132,10 +135,26 @@ export class IndexStore {
     return { key: `${part(snapshot)}|${part(journal)}`, journalIno: journal?.ino };
   }
 
+  /**
+   * The index as of now. Readers take no lock, so a writer may compact (a new
+   * snapshot, then an empty journal) while the two files are read: a read is
+   * kept only when both files were the same before and after it, else it is
+   * read again (an old snapshot with a new journal would lose changes).
+   */
   async #load(): Promise<Loaded> {
-    const identity = this.#identity();
+    for (let attempt = 1; ; attempt++) {
+      const identity = this.#identity();
+      if (this.#cache && this.#cache.key === identity.key) return this.#cache;
+      const loaded = await this.#read(identity);
+      if (attempt >= MAX_READS || this.#identity().key === identity.key) {
+        this.#cache = loaded;
+        return loaded;
+      }
+    }
+  }
+
+  async #read(identity: { key: string; journalIno: bigint | undefined }): Promise<Loaded> {
     const { key } = identity;
-    if (this.#cache && this.#cache.key === key) return this.#cache;
     const index = await this.#readSnapshot();
     let entries = 0;
     let bytes = 0;
@@ -163,10 +182,7 @@ export class IndexStore {
       }
       journal?.finish();
     }
-    // A file that changed while it was read gets a new key: the next read reads it again.
-    const loaded = { index, key, ino: identity.journalIno, entries, bytes, torn };
-    this.#cache = loaded;
-    return loaded;
+    return { index, key, ino: identity.journalIno, entries, bytes, torn };
   }
 
   async #readSnapshot(): Promise<IndexFile> {
@@ -433,9 +449,10 @@ class Replay {
         this.#records.delete(String(entry.id));
         return;
       case 'intent': {
-        const record = checkRecord(entry.save?.record, where);
+        const save = checkPending(entry.save, where);
+        const { record } = save;
         this.#pending.delete(record.id); // re-inserted last, as the intent is the newest
-        this.#pending.set(record.id, { owner: String(entry.save.owner), record });
+        this.#pending.set(record.id, save);
         this.index.nextSequence = Math.max(this.index.nextSequence, record.sequence + 1);
         return;
       }
@@ -541,10 +558,7 @@ export function parseIndex(text: string, path: string): IndexFile {
     return out;
   };
   const checkpoints = each(value.checkpoints, 'checkpoints', checkRecord);
-  const pending = each(value.pending, 'pending', (p, where) => ({
-    owner: String((p as PendingSave)?.owner),
-    record: checkRecord((p as PendingSave)?.record, where),
-  }));
+  const pending = each(value.pending, 'pending', checkPending);
   const deleting = each(value.deleting, 'deleting', checkFile);
   const highest = [...checkpoints, ...pending.map((p) => p.record)].reduce((max, r) => Math.max(max, r.sequence), 0);
   return {
@@ -615,6 +629,59 @@ function checkRecord(value: unknown, where: string): StoredRecord {
   record.status = value.status === 'missing' || value.status === 'corrupted' ? value.status : 'ok';
   if (files) record.files = files;
   return record;
+}
+
+/** A save in progress: its record to be and, for a multi-process save, what its ranks did. */
+function checkPending(value: unknown, where: string): PendingSave {
+  const save = isObject(value) ? value : {};
+  const record = checkRecord(save.record, where);
+  const out: PendingSave = { owner: String(save.owner), record };
+  if (save.gather !== undefined) out.gather = checkGather(save.gather, record, where);
+  return out;
+}
+
+/** The most ranks one checkpoint may gather. */
+const MAX_WORLD_SIZE = 65_536;
+
+function checkGather(value: unknown, record: StoredRecord, where: string): Gather {
+  const fail = (what: string): never => {
+    throw new FormatError(`bad multi-process save ${record.id}: ${what}`, { path: where });
+  };
+  if (!isObject(value)) return fail('not an object');
+  const { worldSize } = value;
+  if (typeof worldSize !== 'number' || !Number.isInteger(worldSize) || worldSize < 2 || worldSize > MAX_WORLD_SIZE) {
+    return fail(`worldSize ${String(worldSize)} is not 2 to ${MAX_WORLD_SIZE}`);
+  }
+  if (!record.files) fail('its record names no set of files');
+  const isRank = (rank: unknown): rank is number =>
+    Number.isInteger(rank) && (rank as number) >= 0 && (rank as number) < worldSize;
+  const list = (name: string): Record<string, unknown>[] => {
+    const items = value[name];
+    if (!Array.isArray(items) || items.length > worldSize || !items.every(isObject)) fail(`\`${name}\` is not a list`);
+    const ranks = (items as Record<string, unknown>[]).map((item) => item.rank);
+    if (!ranks.every(isRank) || new Set(ranks).size !== ranks.length)
+      fail(`\`${name}\` repeats a rank or has one out of range`);
+    return items as Record<string, unknown>[];
+  };
+  const set = `${record.file.split('/')[0]}/`;
+  const parts = list('parts').map((part) => {
+    const { file, size, sha256, tensors } = part;
+    if (typeof file !== 'string' || !file.startsWith(set) || file.slice(set.length).includes('/')) {
+      return fail(`part ${JSON.stringify(file)} is not in the checkpoint's folder`);
+    }
+    checkFile(file, where);
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof sha256 !== 'string') {
+      return fail(`part ${file} has no size or digest`);
+    }
+    if (!Array.isArray(tensors) || !tensors.every((t) => typeof t === 'string')) fail(`part ${file} lists no tensors`);
+    return { rank: part.rank as number, file, size, sha256, tensors: tensors as string[] };
+  });
+  return {
+    worldSize,
+    started: String(value.started),
+    ranks: list('ranks').map((r) => ({ rank: r.rank as number, owner: String(r.owner) })),
+    parts,
+  };
 }
 
 /**

@@ -64,6 +64,8 @@ function recoveryContext(ctx: ManagerContext) {
     fsync: o.fsync,
     experiment: o.experiment,
     model: o.model,
+    gatherTimeoutMs: o.gatherTimeoutMs,
+    now: o.now,
   };
 }
 

@@ -60,6 +60,11 @@ export interface CheckpointManagerOptions {
   cache?: { max?: number; ttlMs?: number };
   /** How long to wait for another process's lock on the index (default 30 s). */
   lockTimeoutMs?: number;
+  /**
+   * How long the ranks of a multi-process save (`save({ rank, worldSize })`) wait for
+   * one another before the step is abandoned (default 10 minutes).
+   */
+  gatherTimeoutMs?: number;
   /** Adopt checkpoint files found in the folder without a record (they must load; the digest is computed). */
   adoptOrphans?: boolean;
   /**
@@ -96,6 +101,7 @@ export interface ResolvedOptions {
   snapshot: SnapshotMode;
   cache: { max: number; ttlMs: number };
   lockTimeoutMs: number;
+  gatherTimeoutMs: number;
   adoptOrphans: boolean;
   readOnly: boolean;
   warn: (message: string) => void;
@@ -122,6 +128,7 @@ const KNOWN = new Set([
   'snapshot',
   'cache',
   'lockTimeoutMs',
+  'gatherTimeoutMs',
   'adoptOrphans',
   'readOnly',
   'warn',
@@ -244,6 +251,7 @@ export function resolveOptions(options: CheckpointManagerOptions): ResolvedOptio
       ttlMs: positiveInteger(options.cache?.ttlMs, 1000, 'cache.ttlMs'),
     },
     lockTimeoutMs: positiveInteger(options.lockTimeoutMs, 30_000, 'lockTimeoutMs'),
+    gatherTimeoutMs: positiveInteger(options.gatherTimeoutMs, 600_000, 'gatherTimeoutMs'),
     adoptOrphans: options.adoptOrphans ?? false,
     readOnly: options.readOnly ?? false,
     warn: options.warn ?? ((message) => process.emitWarning(message, { code: 'CKPT_WARNING' })),

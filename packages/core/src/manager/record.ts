@@ -16,6 +16,33 @@ export interface PendingSave {
   owner: string;
   /** The record to be, without its digest and size yet. */
   record: StoredRecord;
+  /** A checkpoint written by several processes (`save({ rank, worldSize })`): who joined, what each wrote. */
+  gather?: Gather;
+}
+
+/**
+ * One checkpoint step written by `worldSize` processes: each rank writes its
+ * part into the step's staging folder and records it here; the rank that
+ * records the last part verifies them all and commits the checkpoint.
+ */
+export interface Gather {
+  worldSize: number;
+  /** When the first rank announced the step (ISO 8601): a gathering older than `gatherTimeoutMs` is abandoned. */
+  started: string;
+  /** The ranks that joined, with their processes (a rank whose process is gone cannot finish). */
+  ranks: Array<{ rank: number; owner: string }>;
+  parts: GatheredPart[];
+}
+
+/** A rank's part of a gathered checkpoint, as written. */
+export interface GatheredPart {
+  rank: number;
+  /** Relative to the experiment folder: `<set>/model-0000{rank+1}-of-0000{worldSize}.safetensors`. */
+  file: string;
+  size: number;
+  sha256: string;
+  /** The tensors in it (names are unique across the ranks). */
+  tensors: string[];
 }
 
 /** The index (`checkpoint_metadata.json` by default, plus its journal). */

@@ -9,7 +9,8 @@ import { FormatError } from '../errors.js';
 import type { StorageBackend } from '../storage.js';
 import { Confinement } from './confine.js';
 import { abandonedStagingDirs, ownerAlive, removeEntry } from './files.js';
-import type { IndexFile, PendingSave, StoredFile, StoredRecord } from './record.js';
+import { stagingOf, whyAbandoned } from './gathering.js';
+import type { Gather, IndexFile, PendingSave, StoredFile, StoredRecord } from './record.js';
 import { MAX_SET_FILES } from './sets.js';
 
 export interface RecoveryReport {
@@ -44,6 +45,9 @@ export interface RecoveryContext {
   fsync: boolean;
   experiment: string;
   model: string;
+  /** How long a multi-process save may take before it is abandoned. */
+  gatherTimeoutMs: number;
+  now: () => Date;
 }
 
 /**
@@ -91,7 +95,8 @@ export async function reconcile(
   }
   if (!context.readOnly) index.deleting = [];
 
-  for (const dir of await abandonedStagingDirs(folder)) {
+  const gathering = new Set(index.pending.filter((p) => p.gather).map((p) => p.record.id));
+  for (const dir of await abandonedStagingDirs(folder, gathering)) {
     await remove(dir, relative(folder, dir), { recursive: true });
   }
 
@@ -127,6 +132,10 @@ async function settlePending(
 ): Promise<void> {
   const still: PendingSave[] = [];
   for (const save of index.pending) {
+    if (save.gather) {
+      if (await settleGathering(save, save.gather, index, context, confined, report)) still.push(save);
+      continue;
+    }
     if (ownerAlive(save.owner)) {
       still.push(save);
       continue;
@@ -145,22 +154,65 @@ async function settlePending(
       continue;
     }
     if (record.files) {
-      // A sharded save's folder is renamed into place only when complete: its files are the set.
-      const files = await setOnDisk(dirname(info.path), dirname(record.file));
-      const own = files.find((f) => f.file === record.file);
-      if (!own) {
+      if (!(await rollSetForward(record, info.path, index))) {
         report.dropped.push(record.id); // its index is not a plain file of the folder
         continue;
       }
-      const ordered = [...files.filter((f) => f !== own), own];
-      const size = ordered.reduce((sum, f) => sum + f.size, 0);
-      index.checkpoints.push({ ...record, size, sha256: own.sha256, files: ordered, status: 'ok' });
     } else {
       index.checkpoints.push({ ...record, size: info.size, sha256: await sha256File(info.path), status: 'ok' });
     }
     report.rolledForward.push(record.id);
   }
   index.pending = still;
+}
+
+/**
+ * Commits a sharded save whose folder is in place (it is renamed only when
+ * complete): its files are the set, with digests computed now. False when
+ * its index is not a plain file of the folder.
+ */
+async function rollSetForward(record: StoredRecord, indexPath: string, index: IndexFile): Promise<boolean> {
+  const files = await setOnDisk(dirname(indexPath), dirname(record.file));
+  const own = files.find((f) => f.file === record.file);
+  if (!own) return false;
+  const ordered = [...files.filter((f) => f !== own), own];
+  const size = ordered.reduce((sum, f) => sum + f.size, 0);
+  index.checkpoints.push({ ...record, size, sha256: own.sha256, files: ordered, status: 'ok' });
+  return true;
+}
+
+/**
+ * A multi-process save: committed if its set is in place (its committer died
+ * after the rename), dropped with its staging folder when it can never
+ * finish, kept while its ranks may still be writing. True: keep it.
+ */
+async function settleGathering(
+  save: PendingSave,
+  gather: Gather,
+  index: IndexFile,
+  context: RecoveryContext,
+  confined: Confinement,
+  report: RecoveryReport,
+): Promise<boolean> {
+  const { record } = save;
+  let info: { path: string } | undefined;
+  try {
+    info = confined.stat(record.file);
+  } catch (error) {
+    if (!(error instanceof FormatError)) throw error;
+  }
+  if (info && (await inspects(context.backend, info.path)) && (await rollSetForward(record, info.path, index))) {
+    report.rolledForward.push(record.id);
+  } else {
+    const complete = gather.parts.length === gather.worldSize;
+    const why = complete
+      ? gather.ranks.every((r) => !ownerAlive(r.owner)) && 'every rank ended before the commit'
+      : whyAbandoned(gather, context.now(), context.gatherTimeoutMs);
+    if (!why) return true;
+    report.dropped.push(record.id);
+  }
+  await rm(stagingOf(context, record.id), { recursive: true, force: true });
+  return false;
 }
 
 /** The plain files of a sharded checkpoint's folder, with sizes and digests computed now (links are not followed). */

@@ -31,6 +31,14 @@ export interface SaveInput {
    * manager's `saveOptions.maxShardSize`; none: one file).
    */
   maxShardSize?: number | string;
+  /**
+   * One process's part of a checkpoint written by `worldSize` processes (ranks
+   * 0 to worldSize - 1, each saving the same epoch and step with its own
+   * tensors): the checkpoint is committed once every rank's part is written
+   * and verified, and every rank's `save` returns it.
+   */
+  rank?: number;
+  worldSize?: number;
 }
 
 function nonNegativeInteger(value: unknown, what: string): number | null {
@@ -89,6 +97,8 @@ export interface Prepared {
   protect: boolean;
   /** Bytes per shard when sharded. */
   maxShardSize: number | undefined;
+  /** For a multi-process save. */
+  gather: { rank: number; worldSize: number } | undefined;
 }
 
 /** Checks a save's input and copies what the save keeps. */
@@ -116,5 +126,25 @@ export function prepareSave(input: SaveInput): Prepared {
       input.maxShardSize === undefined
         ? undefined
         : parseSize(input.maxShardSize, { what: 'the maxShardSize of a save' }),
+    gather: checkGather(input),
   };
+}
+
+function checkGather(input: SaveInput): Prepared['gather'] {
+  if (input.rank === undefined && input.worldSize === undefined) return undefined;
+  const { rank, worldSize } = input;
+  if (typeof worldSize !== 'number' || !Number.isInteger(worldSize) || worldSize < 1 || worldSize > 65_536) {
+    throw new InvalidArgumentError('save: `worldSize` must be an integer from 1 to 65536', {
+      found: String(worldSize),
+    });
+  }
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+    throw new InvalidArgumentError(`save: \`rank\` must be an integer from 0 to ${worldSize - 1}`, {
+      found: String(rank),
+    });
+  }
+  if (input.epoch === undefined && input.step === undefined) {
+    throw new InvalidArgumentError('save: a multi-process save needs `step` or `epoch`: the ranks meet on them');
+  }
+  return worldSize === 1 ? undefined : { rank, worldSize };
 }

@@ -26,6 +26,7 @@ import { backup } from './copies.js';
 import { applyRetention } from './deletion.js';
 import type { RecordFacts } from './facts.js';
 import { gzipFile, makeStagingDir, OWNER } from './files.js';
+import { type RankSave, saveRank } from './gathering.js';
 import { findBest, findLatest, flagAppended } from './ranking.js';
 import type { CheckpointRecord, IndexFile, StoredFile, StoredRecord } from './record.js';
 import { type Prepared, prepareSave, type SaveInput } from './save-input.js';
@@ -142,7 +143,8 @@ export class SavePipeline {
     const started = performance.now();
     const timestamp = o.now();
     const shardSize = prepared.maxShardSize ?? defaultShardSize(o.saveOptions);
-    const setIndex = shardSize === undefined ? undefined : setIndexName(o.backend);
+    // A multi-process save is always a set: one part per rank.
+    const setIndex = shardSize === undefined && !prepared.gather ? undefined : setIndexName(o.backend);
     if (setIndex && o.compression) {
       throw new UnsupportedError('a sharded checkpoint cannot be gzip-compressed: save it without one of the two', {
         expected: 'maxShardSize or compression, not both',
@@ -187,34 +189,47 @@ export class SavePipeline {
       }),
     };
 
+    /** The record to be, named and numbered (call under the lock). */
+    const newRecord = (index: IndexFile): StoredRecord => {
+      const file = this.#freeName(stem, index, ctx.store.facts(), setIndex);
+      return {
+        id: setIndex ? dirname(file) : file.slice(0, file.length - ctx.extension.length),
+        sequence: index.nextSequence++,
+        experiment: o.experiment,
+        model: o.model,
+        epoch: prepared.epoch,
+        step: prepared.step,
+        timestamp: timestamp.toISOString(),
+        file,
+        format: o.backend.name,
+        size: 0,
+        sha256: '',
+        metrics: prepared.metrics,
+        ...(prepared.config !== undefined ? { config: prepared.config } : {}),
+        tags,
+        ...(before.description !== undefined ? { description: before.description } : {}),
+        isBest: false,
+        isLatest: false,
+        protected: prepared.protect,
+        status: 'ok',
+        ...(o.compression ? { compression: o.compression } : {}),
+        // A sharded save's intent lists its index: recovery then knows to look for a folder.
+        ...(setIndex ? { files: [{ file, size: 0, sha256: '' }] } : {}),
+      };
+    };
+    if (prepared.gather)
+      return this.#writeRank(
+        { ...prepared, gather: prepared.gather },
+        metadata,
+        setIndex as string,
+        newRecord,
+        started,
+      );
+
     const { result: intent } = await ctx.update(
       (index) => {
         ctx.tidy(index);
-        const file = this.#freeName(stem, index, ctx.store.facts(), setIndex);
-        const record: StoredRecord = {
-          id: setIndex ? dirname(file) : file.slice(0, file.length - ctx.extension.length),
-          sequence: index.nextSequence++,
-          experiment: o.experiment,
-          model: o.model,
-          epoch: prepared.epoch,
-          step: prepared.step,
-          timestamp: timestamp.toISOString(),
-          file,
-          format: o.backend.name,
-          size: 0,
-          sha256: '',
-          metrics: prepared.metrics,
-          ...(prepared.config !== undefined ? { config: prepared.config } : {}),
-          tags,
-          ...(before.description !== undefined ? { description: before.description } : {}),
-          isBest: false,
-          isLatest: false,
-          protected: prepared.protect,
-          status: 'ok',
-          ...(o.compression ? { compression: o.compression } : {}),
-          // A sharded save's intent lists its index: recovery then knows to look for a folder.
-          ...(setIndex ? { files: [{ file, size: 0, sha256: '' }] } : {}),
-        };
+        const record = newRecord(index);
         index.pending.push({ owner: OWNER, record });
         return record;
       },
@@ -285,6 +300,21 @@ export class SavePipeline {
     } finally {
       await rm(staged, { force: true });
     }
+  }
+
+  /** This process's part of a multi-process save (gathering.ts); the rank that commits runs what follows a commit. */
+  async #writeRank(
+    prepared: RankSave['prepared'],
+    metadata: Record<string, string>,
+    setIndex: string,
+    newRecord: RankSave['newRecord'],
+    started: number,
+  ): Promise<Saved> {
+    const { ctx } = this;
+    const { stored, committed } = await saveRank({ ctx, prepared, metadata, setIndex, newRecord });
+    if (!committed) return { status: 'saved', record: ctx.withPath(stored) };
+    const record = await this.#afterCommit(stored, await ctx.index(), new Set(), undefined, started);
+    return { status: 'saved', record };
   }
 
   /**
