@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// Sharded checkpoints (issue #18): a state saved as 8 shards by the CheckpointManager (staged, hashed,
+// flushed, renamed into place, recorded) against torch.distributed.checkpoint writing the same state as
+// 8 files (FileSystemWriter, 8 threads, files synced), and against writing the same bytes as one file.
+// Loads: ckpt's zero-copy views against dcp.load into preallocated tensors.
+//
+//   node tools/bench/sharded.mjs [--gib 4] [--runs 3] [--dir /tmp/ckpt-bench]
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CheckpointManager, tensor } from '@ckpt/core';
+import { safetensors } from '@ckpt/storage-safetensors';
+import {
+  bestOf,
+  formatSeconds,
+  GiB,
+  machine,
+  median,
+  printTargets,
+  python,
+  runPython,
+  table,
+  timeFreshWrite,
+  timeIt,
+} from './lib.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    gib: { type: 'string', default: '4' },
+    runs: { type: 'string', default: '3' },
+    dir: { type: 'string', default: '/tmp/ckpt-bench' },
+  },
+});
+const runs = Number(args.runs);
+const total = Number(args.gib) * GiB;
+const TENSORS = 64;
+const each = total / TENSORS;
+const SHARDS = 8;
+const root = join(args.dir, 'sharded');
+rmSync(root, { recursive: true, force: true });
+
+console.log(`# ${args.gib} GiB as ${SHARDS} shards (${machine()}, Python ${python}, median of ${runs} runs)`);
+
+const state = {};
+for (let i = 0; i < TENSORS; i++)
+  state[`layers.${i}.weight`] = tensor('F32', [each / 4], new Uint8Array(each).fill(i + 1));
+
+// --- ckpt: the manager, sharded ------------------------------------------------------------
+const manager = await CheckpointManager.open({
+  directory: root,
+  experiment: 'bench',
+  storage: safetensors,
+  saveOptions: { maxShardSize: total / SHARDS },
+  warn: () => {},
+});
+const saves = [];
+let lastId;
+for (let i = 0; i <= runs; i++) {
+  if (lastId) await manager.delete(lastId, { force: true });
+  const seconds = await timeFreshWrite(join(root, 'nothing'), async () => {
+    lastId = (await manager.save({ state, step: i, force: true })).record.id;
+  });
+  if (i > 0) saves.push(seconds); // the first is a warm-up
+}
+const ckptSave = median(saves);
+const saved = await manager.list();
+if (saved[0]?.files?.length !== SHARDS + 1)
+  throw new Error(`expected ${SHARDS} shards, got ${saved[0]?.files?.length}`);
+const ckptLoad = await bestOf(() => manager.load(lastId), 10, 3);
+const ckptLoadRead = await timeIt(async () => {
+  const { state: loaded } = await manager.load(lastId);
+  let x = 0;
+  for (const t of Object.values(loaded))
+    x += Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).indexOf(0);
+  return x;
+}, runs);
+await manager.close();
+
+// --- ckpt: one file of the same bytes -------------------------------------------------------
+const single = join(root, 'one.safetensors');
+const oneFile = [];
+for (let i = 0; i < runs; i++) oneFile.push(await timeFreshWrite(single, () => safetensors.save(single, state)));
+rmSync(single, { force: true });
+
+// --- torch.distributed.checkpoint -----------------------------------------------------------
+const dcp = runPython(
+  `
+import json, os, shutil, sys, time, warnings
+warnings.filterwarnings('ignore')
+import torch
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint import FileSystemReader, FileSystemWriter
+root, total, count, shards, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+n = total // count // 4
+state = {f'layers.{i}.weight': torch.full((n,), float(i + 1)) for i in range(count)}
+def median(xs): return sorted(xs)[len(xs) // 2]
+path = os.path.join(root, 'dcp')
+saves = []
+for i in range(runs + 1):
+    shutil.rmtree(path, ignore_errors=True)
+    os.sync()
+    t = time.perf_counter()
+    dcp.save(state, storage_writer=FileSystemWriter(path, thread_count=shards, sync_files=True))
+    if i > 0: saves.append(time.perf_counter() - t)
+files = len([f for f in os.listdir(path) if f.endswith('.distcp')])
+target = {k: torch.empty_like(v) for k, v in state.items()}
+dcp.load(target, storage_reader=FileSystemReader(path))
+loads = []
+for _ in range(runs):
+    t = time.perf_counter()
+    dcp.load(target, storage_reader=FileSystemReader(path))
+    loads.append(time.perf_counter() - t)
+shutil.rmtree(path, ignore_errors=True)
+print(json.dumps({'save': median(saves), 'load': median(loads), 'files': files}))
+`,
+  [root, String(total), String(TENSORS), String(SHARDS), String(runs)],
+);
+rmSync(root, { recursive: true, force: true });
+
+const saveRatio = dcp.save / ckptSave;
+const loadRatio = dcp.load / ckptLoad;
+table(
+  `Save ${args.gib} GiB (${TENSORS} tensors) as ${SHARDS} files, flushed`,
+  ['contender', 'time', 'ckpt is faster by'],
+  [
+    ['ckpt manager save, 8 shards (digests, staging, rename, record)', formatSeconds(ckptSave), ''],
+    [
+      `torch.distributed.checkpoint save, ${dcp.files} files, ${SHARDS} threads, synced (strongest)`,
+      formatSeconds(dcp.save),
+      `${saveRatio.toFixed(2)}x`,
+    ],
+    [
+      'ckpt safetensors save, one file, digest, fsync',
+      formatSeconds(median(oneFile)),
+      `${(median(oneFile) / ckptSave).toFixed(2)}x`,
+    ],
+  ],
+);
+table(
+  `Load the ${args.gib} GiB back`,
+  ['contender', 'time', 'ckpt is faster by'],
+  [
+    ['ckpt manager load (zero-copy views)', formatSeconds(ckptLoad), ''],
+    ['ckpt manager load + read every byte', formatSeconds(ckptLoadRead), ''],
+    ['dcp.load into preallocated tensors (strongest)', formatSeconds(dcp.load), `${loadRatio.toFixed(2)}x`],
+  ],
+);
+printTargets([
+  [`sharded save >= 1.5x torch.distributed.checkpoint`, `${saveRatio.toFixed(2)}x`, saveRatio >= 1.5],
+  [`sharded load (views) >= 2x dcp.load`, `${loadRatio.toFixed(0)}x`, loadRatio >= 2],
+]);
