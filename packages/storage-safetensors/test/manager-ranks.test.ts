@@ -77,6 +77,22 @@ describe('a checkpoint saved by several ranks', () => {
     for (const m of managers) await m.close();
   });
 
+  it('a rank whose write fails abandons the step at once, so the others do not wait for its part', async () => {
+    const experiment = `ranks-${++experiments}`;
+    const managers = await Promise.all(
+      Array.from({ length: 2 }, () => open(experiment, { gatherTimeoutMs: 3_600_000 })),
+    );
+    const results = await Promise.allSettled([
+      managers[0]?.save({ state: partState(0, 1), step: 1, rank: 0, worldSize: 2 }),
+      managers[1]?.save({ state: partState(1, 1), step: 1, rank: 1, worldSize: 2, metadata: { 'ckpt.reserved': 'x' } }),
+    ]);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'CKPT_INVALID_ARGUMENT' });
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'CKPT_CONFLICT' });
+    expect(await managers[0]?.list()).toEqual([]);
+    for (const m of managers) await m.close();
+    expect(readdirSync(join(root, experiment, '.ckpt-staging'))).toEqual([]);
+  });
+
   it('checks its arguments', async () => {
     const manager = await open(`ranks-${++experiments}`);
     await expect(manager.save({ state: partState(0, 1), step: 1, rank: 3, worldSize: 3 })).rejects.toMatchObject({

@@ -51,16 +51,22 @@ export async function saveRank(s: RankSave): Promise<{ stored: StoredRecord; com
   }
   const joined = await joinStep(s);
   const set = dirname(joined.file);
-  const staged = join(stagingOf(ctx, joined.id), set);
-  await mkdir(staged, { recursive: true });
   const { base, extension } = partNaming(s.setIndex);
   const name = shardFileName(base, rank, worldSize, extension);
-  const { maxShardSize: _one, ...options } = ctx.o.saveOptions; // a part is one file
-  const saved = await ctx.o.backend.save(join(staged, name), prepared.state, {
-    ...options,
-    metadata: s.metadata,
-    fsync: ctx.o.fsync,
-  });
+  let saved: { size: number; sha256: string };
+  try {
+    const staged = join(stagingOf(ctx, joined.id), set);
+    await mkdir(staged, { recursive: true });
+    const { maxShardSize: _one, ...options } = ctx.o.saveOptions; // a part is one file
+    saved = await ctx.o.backend.save(join(staged, name), prepared.state, {
+      ...options,
+      metadata: s.metadata,
+      fsync: ctx.o.fsync,
+    });
+  } catch (error) {
+    await abandon(ctx, joined.id).catch(() => undefined); // the others stop waiting for a part that will not come
+    throw error;
+  }
   const part: GatheredPart = {
     rank,
     file: `${set}/${name}`,
