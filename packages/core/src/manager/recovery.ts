@@ -72,10 +72,11 @@ export async function reconcile(
   const { folder } = context;
   const confined = new Confinement(folder);
   const gone = new Set<string>(); // listed, then removed here
-  const remove = async (path: string, what: string, options: { recursive?: boolean } = {}) => {
+  /** Removes a leftover (`how`: a file, a link or an emptied folder by default; a staging tree). */
+  const remove = async (path: string, what: string, how: (path: string) => Promise<void> = removeEntry) => {
     report.removed.push(what);
     gone.add(what);
-    if (!context.readOnly) await rm(path, { force: true, ...options });
+    if (!context.readOnly) await how(path);
   };
   if (!context.readOnly) await settlePending(index, context, confined, report);
   for (const record of index.checkpoints) checkFilePresent(record, confined, listing, report);
@@ -83,11 +84,7 @@ export async function reconcile(
   for (const file of index.deleting) {
     try {
       const path = confined.removable(file);
-      if (path !== undefined) {
-        report.removed.push(file);
-        gone.add(file);
-        if (!context.readOnly) await removeEntry(path); // a file, or a sharded checkpoint's emptied folder
-      }
+      if (path !== undefined) await remove(path, file); // a file, or a sharded checkpoint's emptied folder
     } catch (error) {
       if (!(error instanceof FormatError)) throw error;
       report.rejected.push(`deleting ${file}: ${error.message}`);
@@ -97,7 +94,7 @@ export async function reconcile(
 
   const gathering = new Set(index.pending.filter((p) => p.gather).map((p) => p.record.id));
   for (const dir of await abandonedStagingDirs(folder, gathering)) {
-    await remove(dir, relative(folder, dir), { recursive: true });
+    await remove(dir, relative(folder, dir), (path) => rm(path, { recursive: true, force: true })); // ckpt's own
   }
 
   for (const name of listing.names) {
