@@ -38,6 +38,9 @@ describe('a checkpoint saved by several ranks', () => {
       'model-00004-of-00004.safetensors',
       'model.safetensors.index.json',
     ]);
+    const shardIndex = JSON.parse(readFileSync(record?.path as string, 'utf8'));
+    expect(shardIndex.metadata.total_size).toBe(4 * 2 * 4096 * 4); // tensor bytes, as transformers writes it
+    expect(shardIndex.weight_map['rank2.w1']).toBe('model-00003-of-00004.safetensors');
     const loaded = await managers[0]?.load(undefined, { verifyIntegrity: true });
     for (let rank = 0; rank < 4; rank++) expect(first(loaded?.state[`rank${rank}.w1`] as Tensor)).toBe(300 + rank);
     for (const m of managers) await m.close();

@@ -132,7 +132,10 @@ async function commit(ctx: ManagerContext, id: string, setIndex: string): Promis
         });
       }
     });
-    const text = formatShardIndex({ total_size: sizes.reduce((sum, n) => sum + n, 0) }, weightMap(gather, id));
+    // `total_size` is tensor bytes, as transformers writes it: read from each part's header.
+    const inspected = await Promise.all(paths.map((p) => ctx.o.backend.inspect(p)));
+    const tensorBytes = inspected.reduce((sum, part) => sum + part.tensorBytes, 0);
+    const text = formatShardIndex({ total_size: tensorBytes }, weightMap(gather, id));
     index = await writeFileAtomic(join(staged, setIndex), [Buffer.from(text, 'utf8')], { fsync: ctx.o.fsync });
     await renameDurably(staged, join(ctx.folder, set), { fsync: ctx.o.fsync });
   } catch (error) {
