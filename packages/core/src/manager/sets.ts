@@ -18,11 +18,6 @@ export function recordFiles(record: StoredRecord): StoredFile[] {
   return record.files ?? [{ file: record.file, size: record.size, sha256: record.sha256 }];
 }
 
-/** The folder a sharded checkpoint lives in (relative to the experiment folder), or undefined for one file. */
-export function setFolder(record: StoredRecord): string | undefined {
-  return record.files === undefined ? undefined : dirname(record.file);
-}
-
 /**
  * What deleting a checkpoint removes, in order: its file; or each file of its
  * set, then the set's folder (removed only once empty: nothing is ever removed
