@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CheckpointManager, tensor } from '@ckpt/core';
 import { safetensors } from '@ckpt/storage-safetensors';
-import { machine, median, table, target } from './lib.mjs';
+import { bestOf, machine, median, table, target } from './lib.mjs';
 
 const { values: args } = parseArgs({
   // Memory-backed by default: the disk's writeback noise would hide the manager's own cost.
@@ -96,19 +96,11 @@ await manager.close();
 // current once `open` returns) and keeps the index as JSON: stat every file of the folder (`find`, one
 // fstatat per entry), and parse the index (JSON.parse alone). The manager runs the two side by side.
 const folder = join(root, options.experiment);
-const bestMs = (fn) => {
-  let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 3; i++) {
-    const start = process.hrtime.bigint();
-    fn();
-    best = Math.min(best, ms(start));
-  }
-  return best;
-};
-const statFloor = bestMs(() =>
+const bestMs = async (fn) => (await bestOf(fn, 3, 1)) * 1e3; // lib.mjs: the best of 3 single runs
+const statFloor = await bestMs(() =>
   execFileSync('find', [folder, '-maxdepth', '1', '-printf', '%s\n'], { maxBuffer: 1 << 30 }),
 );
-const parseFloor = bestMs(() => JSON.parse(readFileSync(join(folder, 'checkpoint_metadata.json'), 'utf8')));
+const parseFloor = await bestMs(() => JSON.parse(readFileSync(join(folder, 'checkpoint_metadata.json'), 'utf8')));
 table(
   `what opening ${marks.at(-1).toLocaleString('en-US')} records cannot go below on this machine (best of 3)`,
   ['step', 'time'],

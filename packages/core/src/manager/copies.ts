@@ -33,9 +33,9 @@ export async function backup(ctx: ManagerContext, selector: Selector): Promise<C
     { experiment: o.experiment, record: ctx.info(record), destination },
     `backing up ${record.id}`,
   );
-  const { sha256 } = record.files
-    ? await copySetInto(ctx, record.files, (f) => ctx.readable(f), ctx.writable(dirname(file)), record)
-    : await copyVerified(ctx.readable(record.file), destination, record.sha256, o.fsync);
+  let { sha256 } = record; // a set's copies are each checked against their digests; its backup's is the index's
+  if (record.files) await copySetInto(ctx, record.files, (f) => ctx.readable(f), ctx.writable(dirname(file)));
+  else ({ sha256 } = await copyVerified(ctx.readable(record.file), destination, record.sha256, o.fsync));
   const updated = await ctx.change(record.id, (r) => {
     r.backup = { file, sha256, at: o.now().toISOString() };
   });
@@ -50,7 +50,7 @@ export async function restore(ctx: ManagerContext, selector: Selector): Promise<
   if (record.files) {
     const mirror = record.backup.file.slice(0, record.backup.file.length - record.file.length); // `<backups>/`
     const set = dirname(record.file);
-    await copySetInto(ctx, record.files, (f) => ctx.readable(`${mirror}${f}`), ctx.writable(set), record);
+    await copySetInto(ctx, record.files, (f) => ctx.readable(`${mirror}${f}`), ctx.writable(set));
   } else {
     await copyVerified(ctx.readable(record.backup.file), ctx.writable(record.file), record.sha256, ctx.o.fsync);
   }
@@ -106,15 +106,13 @@ export async function exportCheckpoint(
  * Copies a sharded checkpoint's files (each checked against its digest) into
  * the folder `target` through staging: the copies land in a folder that
  * replaces `target` in one rename, so `target` never holds half a set.
- * Returns the digest of the set's index.
  */
 async function copySetInto(
   ctx: ManagerContext,
   files: StoredFile[],
   sourceOf: (file: string) => string,
   target: string,
-  record: CheckpointRecord,
-): Promise<{ sha256: string }> {
+): Promise<void> {
   const staging = await makeStagingDir(ctx.folder);
   try {
     const staged = join(staging, 'set');
@@ -126,7 +124,6 @@ async function copySetInto(
       if (error.code !== 'ENOENT') throw error;
     });
     await renameDurably(staged, target, { fsync: ctx.o.fsync });
-    return { sha256: record.sha256 };
   } finally {
     await rm(staging, { recursive: true, force: true }); // this save's own staging folder
   }
