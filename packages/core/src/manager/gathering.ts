@@ -64,7 +64,10 @@ export async function saveRank(s: RankSave): Promise<{ stored: StoredRecord; com
       fsync: ctx.o.fsync,
     });
   } catch (error) {
-    await abandon(ctx, joined.id).catch(() => undefined); // the others stop waiting for a part that will not come
+    // The others stop waiting for a part that will not come; if another rank gave the step up first (removing
+    // the staging folder this part was written into), that is what failed this write.
+    const removed = await abandon(ctx, joined.id).catch(() => true);
+    if (!removed) throw abandoned(joined, 'by another rank while this rank wrote its part', error);
     throw error;
   }
   const part: GatheredPart = {
@@ -74,10 +77,14 @@ export async function saveRank(s: RankSave): Promise<{ stored: StoredRecord; com
     sha256: saved.sha256,
     tensors: Object.keys(prepared.state),
   };
-  const { result: complete } = await ctx.update((index) => {
+  const { result: complete } = await ctx.update(async (index) => {
     const i = index.pending.findIndex((p) => p.record.id === joined.id && p.gather);
     const save = index.pending[i];
-    if (!save?.gather) throw abandoned(joined, 'before this rank recorded its part');
+    if (!save?.gather) {
+      // Given up while this part was written: the staging folder this rank may have made again goes too.
+      await rm(stagingOf(ctx, joined.id), { recursive: true, force: true });
+      throw abandoned(joined, 'before this rank recorded its part');
+    }
     const parts = [...save.gather.parts.filter((p) => p.rank !== rank), part].sort((a, b) => a.rank - b.rank);
     index.pending[i] = { ...save, gather: { ...save.gather, parts } };
     return parts.length === worldSize;
@@ -225,16 +232,21 @@ export function whyAbandoned(gather: Gather, now: Date, timeoutMs: number): stri
   return undefined;
 }
 
-/** Drops a gathering that cannot finish, and its staging folder. */
-export async function abandon(ctx: ManagerContext, id: string): Promise<void> {
-  await ctx.update((index) => {
+/** Drops a gathering that cannot finish, and its staging folder; false when it was already gone. */
+export async function abandon(ctx: ManagerContext, id: string): Promise<boolean> {
+  const { result: found } = await ctx.update((index) => {
+    const before = index.pending.length;
     index.pending = index.pending.filter((p) => p.record.id !== id || !p.gather);
+    return index.pending.length < before;
   });
   await rm(stagingOf(ctx, id), { recursive: true, force: true });
+  return found;
 }
 
-function abandoned(record: { id: string }, why: string): ConflictError {
-  return new ConflictError(`the multi-process save of ${record.id} was abandoned ${why}; no checkpoint was committed`);
+function abandoned(record: { id: string }, why: string, cause?: unknown): ConflictError {
+  return new ConflictError(`the multi-process save of ${record.id} was abandoned ${why}; no checkpoint was committed`, {
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 /** The staging folder of a gathering. */
