@@ -5,6 +5,8 @@
  */
 export { type AllowListOptions, GLOBAL_PRESETS } from './allow-list.js';
 export { BIN_INDEX_SUFFIX, type PytorchBackend, pytorch, type TorchLoadOptions } from './backend.js';
+export type { DcpChunk, DcpEntry, DcpMetadata, DcpStorageInfo, DcpTensorEntry } from './dcp/metadata.js';
+export { type DcpCheckpoint, openDcp } from './dcp/read.js';
 export { type UnpicklerHooks, UnsafePickleError, unpickle } from './pickle/unpickler.js';
 export {
   asParameter,

@@ -93,14 +93,23 @@ function mappedSource(path: string, copy: boolean): ByteSource & { close(): void
 export function readTorch(path: string, options: TorchReadOptions = {}, stubs = false): TorchFile {
   const source = stubs ? readSource(path) : mappedSource(path, options.copy ?? false);
   try {
-    const head = source.read(0, Math.min(4, source.size));
-    const format = ZIP_MAGIC.every((b, i) => head[i] === b) ? 'zip' : 'legacy';
-    const { value, metadata } =
-      format === 'zip' ? readZip(source, options, stubs) : { value: readLegacy(source, options, stubs), metadata: {} };
-    return { value, metadata, format, zeroCopy: !stubs && (source as { zeroCopy?: boolean }).zeroCopy === true };
+    return readTorchFrom(source, options, stubs);
   } finally {
     source.close();
   }
+}
+
+/** Reads a torch.save archive from any byte source (a byte range of a larger file, say). */
+export function readTorchFrom(
+  source: ByteSource & { zeroCopy?: boolean },
+  options: TorchReadOptions = {},
+  stubs = false,
+): TorchFile {
+  const head = source.read(0, Math.min(4, source.size));
+  const format = ZIP_MAGIC.every((b, i) => head[i] === b) ? 'zip' : 'legacy';
+  const { value, metadata } =
+    format === 'zip' ? readZip(source, options, stubs) : { value: readLegacy(source, options, stubs), metadata: {} };
+  return { value, metadata, format, zeroCopy: !stubs && source.zeroCopy === true };
 }
 
 function tensorMaker(path: string, size: number, options: TorchReadOptions, stubs: boolean) {

@@ -117,3 +117,18 @@ export const ALLOWED_OPCODES: ReadonlySet<number> = new Set([
   Op.LONG_BINPUT,
   Op.LONG1,
 ]);
+
+/**
+ * The protocol 4 opcodes Python's default pickler adds (framing, short
+ * strings and bytes, implicit memo, globals from the stack), accepted only
+ * where a caller asks: torch.distributed.checkpoint's `.metadata` is a
+ * default pickle. They build nothing the protocol 2 opcodes cannot.
+ */
+export const PROTOCOL4_OPCODES: ReadonlySet<number> = new Set([
+  Op.FRAME,
+  Op.SHORT_BINUNICODE,
+  Op.MEMOIZE,
+  Op.STACK_GLOBAL,
+  Op.SHORT_BINBYTES,
+  Op.BINBYTES,
+]);

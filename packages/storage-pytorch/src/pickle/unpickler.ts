@@ -16,7 +16,7 @@ import {
   type StateValue,
   Tuple,
 } from '@ckpt/core';
-import { ALLOWED_OPCODES, Op, opName } from './opcodes.js';
+import { ALLOWED_OPCODES, Op, opName, PROTOCOL4_OPCODES } from './opcodes.js';
 import { referencedGlobals } from './scan.js';
 import { PYTHON, type PythonInfo, withPython } from './values.js';
 
@@ -69,6 +69,8 @@ export class PyWholeFloat {
  */
 export abstract class PyBuilt {
   abstract setState(state: unknown, fail: Fail): void;
+  /** Its identity as a dict key, for the few classes Python hashes by value (a frozen dataclass, say). */
+  dictKey?(fail: Fail): string;
   abstract toValue(convert: (value: unknown) => StateValue, fail: Fail): StateValue;
 }
 
@@ -114,6 +116,8 @@ export interface UnpickleOptions {
   path?: string;
   /** How deep the resulting tree may nest (default 1000). */
   maxDepth?: number;
+  /** Also accept the protocol 4 opcodes of Python's default pickler (PROTOCOL4_OPCODES). */
+  protocol4?: boolean;
 }
 
 function typeName(value: unknown): string {
@@ -145,6 +149,7 @@ function canonicalKey(key: unknown, fail: Fail, depth = 0): string {
   }
   if (key instanceof PyTuple) return `t(${key.items.map((k) => canonicalKey(k, fail, depth + 1)).join(',')})`;
   if (key instanceof GlobalRef) return `g${key.fullName}`;
+  if (key instanceof PyBuilt && key.dictKey) return `k${key.dictKey(fail)}`;
   return fail(`a ${typeName(key)} cannot be a dict key`);
 }
 
@@ -261,7 +266,7 @@ export function unpickleFrom(
     if (!KEEPS_COUNT.has(code) && ++created > LIMITS.pickleObjects) {
       throw limitExceeded(`pickle: more values than allowed (at byte ${at})`, 'pickleObjects');
     }
-    if (!ALLOWED_OPCODES.has(code)) {
+    if (!ALLOWED_OPCODES.has(code) && !(options.protocol4 && PROTOCOL4_OPCODES.has(code))) {
       pos = at;
       refuseOpcode(code, bytes, start, at, hooks, options.path);
     }
@@ -280,6 +285,20 @@ export function unpickleFrom(
         stack.push(new GlobalRef(`${module}.${name}`, hooks.resolveGlobal(module, name)));
         break;
       }
+      case Op.STACK_GLOBAL: {
+        const name = pop();
+        const module = pop();
+        if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL without a module and a name');
+        stack.push(new GlobalRef(`${module}.${name}`, hooks.resolveGlobal(module as string, name as string)));
+        break;
+      }
+      case Op.FRAME:
+        // Framing only groups the opcodes that follow for reading ahead.
+        take(8);
+        break;
+      case Op.MEMOIZE:
+        memo.set(memo.size, top());
+        break;
       case Op.REDUCE: {
         const args = pop();
         const callable = top();
@@ -406,8 +425,19 @@ export function unpickleFrom(
         stack.push(text(take(u32())));
         break;
       case Op.SHORT_BINSTRING:
+      case Op.SHORT_BINUNICODE:
         stack.push(text(take(u8())));
         break;
+      case Op.SHORT_BINBYTES:
+        stack.push(new Uint8Array(take(u8())));
+        break;
+      case Op.BINBYTES: {
+        const length = u32();
+        if (length > LIMITS.stringBytes)
+          throw limitExceeded(`pickle: bytes of ${length} bytes (at byte ${pos})`, 'stringBytes');
+        stack.push(new Uint8Array(take(length)));
+        break;
+      }
       case Op.BINPERSID: {
         const pid = pop();
         if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage') {
