@@ -1,5 +1,5 @@
-import { open } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { open, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { DETECT_BYTES, type StorageBackend } from './storage.js';
 
@@ -60,8 +60,16 @@ export class StorageRegistry {
     return best?.backend;
   }
 
-  /** The backend that recognises the file's first bytes, or undefined. */
+  /** The backend that recognises the file's first bytes (or a folder's marker file's), or undefined. */
   async detect(path: string): Promise<StorageBackend | undefined> {
+    if ((await stat(path)).isDirectory()) {
+      for (const backend of this.list()) {
+        if (!backend.folderMarker) continue;
+        const header = await readHeader(join(path, backend.folderMarker)).catch(() => undefined);
+        if (header && backend.detect(header)) return backend;
+      }
+      return undefined;
+    }
     const header = await readHeader(path);
     return this.list().find((backend) => backend.detect(header));
   }

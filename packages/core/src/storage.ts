@@ -82,6 +82,12 @@ export interface StorageBackend {
    * backend does not shard.
    */
   readonly shardIndexName?: string;
+  /**
+   * For formats whose checkpoint is a folder (torch.distributed.checkpoint):
+   * the file inside it whose first bytes `detect` recognises. A folder path
+   * is then read by this backend.
+   */
+  readonly folderMarker?: string;
   /** Whether these bytes (the first `DETECT_BYTES` of a file) look like this format. */
   detect(header: Uint8Array): boolean;
   /** Writes atomically and returns size and SHA-256 from the same pass. */

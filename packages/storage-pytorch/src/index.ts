@@ -5,8 +5,10 @@
  */
 export { type AllowListOptions, GLOBAL_PRESETS } from './allow-list.js';
 export { BIN_INDEX_SUFFIX, type PytorchBackend, pytorch, type TorchLoadOptions } from './backend.js';
+export { type DcpBackend, dcp } from './dcp/backend.js';
 export type { DcpChunk, DcpEntry, DcpMetadata, DcpStorageInfo, DcpTensorEntry } from './dcp/metadata.js';
 export { type DcpCheckpoint, openDcp } from './dcp/read.js';
+export { type DcpSaveOptions, type DcpSaveResult, DcpShard, saveDcp } from './dcp/write.js';
 export { type UnpicklerHooks, UnsafePickleError, unpickle } from './pickle/unpickler.js';
 export {
   asParameter,

@@ -101,17 +101,11 @@ function archiveFolder(path: string): string {
   return stem === '' || stem.includes('/') ? 'archive' : stem;
 }
 
-export async function saveTorch(path: string, state: StateTree, options: TorchSaveOptions = {}): Promise<SaveResult> {
-  if (!isPlainObject(state)) {
-    throw new InvalidArgumentError('state must be a plain object at the top', {
-      found: Object.prototype.toString.call(state),
-    });
-  }
-  const slotOf = planStorages(collectTensors(state));
-  const { pickle, storages } = pickleState(state, slotOf);
-  const folder = archiveFolder(path);
-  const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
-  const records: ZipRecord[] = [
+/** The records of a torch.save archive of `value` (a state dict, or a lone tensor as DCP saves them). */
+export function torchArchive(value: StateValue, folder: string): ZipRecord[] {
+  const slotOf = planStorages(collectTensors(value));
+  const { pickle, storages } = pickleState(value, slotOf);
+  return [
     { name: `${folder}/data.pkl`, data: pickle },
     { name: `${folder}/.format_version`, data: text('1') },
     { name: `${folder}/.storage_alignment`, data: text('64') },
@@ -120,6 +114,18 @@ export async function saveTorch(path: string, state: StateTree, options: TorchSa
     { name: `${folder}/version`, data: text('3\n') },
     { name: `${folder}/.data/serialization_id`, data: text(Array.from({ length: 40 }, () => randomInt(10)).join('')) },
   ];
+}
+
+const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+
+export async function saveTorch(path: string, state: StateTree, options: TorchSaveOptions = {}): Promise<SaveResult> {
+  if (!isPlainObject(state)) {
+    throw new InvalidArgumentError('state must be a plain object at the top', {
+      found: Object.prototype.toString.call(state),
+    });
+  }
+  const folder = archiveFolder(path);
+  const records = torchArchive(state, folder);
   if (options.metadata && Object.keys(options.metadata).length > 0) {
     for (const [k, v] of Object.entries(options.metadata)) {
       if (typeof v !== 'string')
