@@ -24,7 +24,7 @@ import { type PlannedStorage, pickleState, type StorageSlot } from './pickle/pic
 import { type ZipRecord, zipChunks } from './zip/writer.js';
 
 /** Every dtype torch has (all of ckpt's but the F6 types). */
-export const SAVE_DTYPES: readonly DType[] = DTYPES.filter((d) => !d.startsWith('F6'));
+export const SAVE_DTYPES: readonly DType[] = DTYPES.filter((d) => !d.startsWith('F6_'));
 
 /** ckpt keeps a save's metadata in this record, which torch ignores. */
 export const METADATA_RECORD = '.data/ckpt_metadata.json';
