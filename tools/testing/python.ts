@@ -28,14 +28,20 @@ export function runPython(script: string, args: readonly string[] = [], input?: 
   return run(['-c', script, ...args], input);
 }
 
-/** Runs the Python file at `path` with `args`, feeding `input` on stdin. */
-export function runPythonFile(path: string, args: readonly string[] = [], input?: string): PythonRun {
-  return run([path, ...args], input);
+/** Runs the Python file at `path` with `args`, feeding `input` on stdin, with `env` added to the environment. */
+export function runPythonFile(
+  path: string,
+  args: readonly string[] = [],
+  input?: string,
+  env: Record<string, string> = {},
+): PythonRun {
+  return run([path, ...args], input, env);
 }
 
-function run(argv: string[], input: string | undefined): PythonRun {
+function run(argv: string[], input: string | undefined, env: Record<string, string> = {}): PythonRun {
   const result = spawnSync(pythonCommand, argv, {
     input,
+    env: { ...process.env, ...env },
     encoding: 'utf8',
     maxBuffer: 1 << 30,
   });

@@ -155,6 +155,8 @@ function dcpResolver(): (module: string, name: string) => GlobalHandler {
 
 /** Parses a `.metadata` file's bytes. */
 export function parseDcpMetadata(bytes: Uint8Array, path: string): DcpMetadata {
+  if (bytes[0] !== 0x80)
+    throw new FormatError(`${METADATA_FILE} is not a pickle (it does not start with a protocol opcode)`, { path });
   const { value } = unpickleFrom(
     bytes,
     0,

@@ -27,7 +27,7 @@ import {
   UnsupportedError,
 } from '@ckpt/core';
 import { crc32Many, syncFolder, writeFileAtomic } from '@ckpt/native';
-import { torchArchive } from '../write.js';
+import { SAVE_DTYPES, torchArchive } from '../write.js';
 import { zipChunks } from '../zip/writer.js';
 import { checkDisjoint, volume } from './boxes.js';
 import type { DcpChunk, DcpEntry, DcpTensorEntry } from './metadata.js';
@@ -154,7 +154,7 @@ function leavesOf(state: Record<string, unknown>): Leaf[] {
 }
 
 function checkDtype(fqn: string, tensor: Tensor): void {
-  if (dtypeInfo(tensor.dtype).bits % 8 !== 0 || tensor.dtype.startsWith('F6'))
+  if (dtypeInfo(tensor.dtype).bits % 8 !== 0 || !SAVE_DTYPES.includes(tensor.dtype))
     throw new UnsupportedError(`${fqn}: ${tensor.dtype} tensors cannot be written to a DCP checkpoint`);
 }
 
@@ -261,15 +261,21 @@ async function waitForCommit(
   while (!isCommitted(folder)) {
     // A rank that wrote its manifest after this one looked may have died before committing: try again.
     if (await tryCommit(folder, worldSize, saveId, fsync)) return;
-    if (Date.now() > deadline) {
-      const missing = missingRanks(folder, worldSize);
-      throw new ConflictError(
-        `the DCP checkpoint in ${folder} was not completed within ${timeoutMs} ms: no part from rank${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`,
-        { path: folder },
-      );
-    }
+    if (Date.now() > deadline) throw notCompleted(folder, worldSize, saveId, timeoutMs);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+}
+
+/** Why a checkpoint did not complete: the ranks with no part, or parts left by another attempt. */
+function notCompleted(folder: string, worldSize: number, saveId: string, timeoutMs: number): ConflictError {
+  const missing = missingRanks(folder, worldSize);
+  const reason =
+    missing.length > 0
+      ? `no part from rank${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`
+      : `parts in the folder belong to another attempt (saveId other than ${JSON.stringify(saveId)})`;
+  return new ConflictError(`the DCP checkpoint in ${folder} was not completed within ${timeoutMs} ms: ${reason}`, {
+    path: folder,
+  });
 }
 
 function missingRanks(folder: string, worldSize: number): number[] {
