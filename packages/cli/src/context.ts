@@ -13,7 +13,7 @@ import {
   type TrackingDatabase,
 } from '@ckpt/core';
 import type { Resolver } from '@ckpt/resolver-b2';
-import { pytorch } from '@ckpt/storage-pytorch';
+import { dcp, pytorch } from '@ckpt/storage-pytorch';
 import { safetensors } from '@ckpt/storage-safetensors';
 import type { CliConfig } from './config.js';
 import type { Output } from './output.js';
@@ -21,7 +21,7 @@ import type { Output } from './output.js';
 export const INDEX_FILE = 'checkpoint_metadata.json';
 
 export class Context {
-  readonly #registry = new StorageRegistry([safetensors, pytorch]);
+  readonly #registry = new StorageRegistry([safetensors, pytorch, dcp]);
 
   constructor(
     readonly config: CliConfig,

@@ -82,7 +82,9 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
   // ---------------------------------------------------------------- files
   program
     .command('inspect <file>')
-    .description('format, tensors (name, dtype, shape, size), parameter count and metadata of a checkpoint file')
+    .description(
+      'format, tensors (name, dtype, shape, size), parameter count and metadata of a checkpoint file (or torch.distributed.checkpoint folder)',
+    )
     .option('--digest', 'also compute the SHA-256 of every file')
     .option('--limit <n>', 'show at most n tensors in text (default 1000; --json lists all)')
     .action(
@@ -116,7 +118,9 @@ export async function main(argv: string[], io: { stdout?: NodeJS.WriteStream; st
 
   program
     .command('convert <input> <output>')
-    .description('convert between torch (.pt, .bin, .ckpt) and safetensors; the format follows the extension')
+    .description(
+      'convert between torch (.pt, .bin, .ckpt), torch.distributed.checkpoint folders and safetensors; the format follows the content, then the extension (a new DCP folder: --to dcp)',
+    )
     .option('--shard-size <size>', 'split the output into shards of at most this size (e.g. 5GB), with an index')
     .option('--from <format>', 'the input format, when its content and extension do not tell')
     .option('--to <format>', 'the output format, when the extension does not tell')

@@ -243,6 +243,22 @@ describe('file commands', () => {
     expect(tensors['model_state_dict.layers.0.weight'].maxAbsDiff).toBeGreaterThan(0);
   });
 
+  it('convert to and from a torch.distributed.checkpoint folder; inspect and diff read the folder', () => {
+    const dir = scratch('dcp');
+    const folder = join(dir, 'dcp-checkpoint');
+    const written = ckpt(['convert', join(FIXTURES, 'mlp_state_dict.pt'), folder, '--to', 'dcp', '--json']);
+    expect(written.code, written.stderr).toBe(0);
+    expect(readdirSync(folder)).toContain('.metadata');
+    const inspection = ckpt(['inspect', folder, '--json']).json();
+    expect(inspection.format).toBe('dcp');
+    expect(inspection.tensors.map((t: { name: string }) => t.name)).toContain('fc1.weight');
+    const back = join(dir, 'back.safetensors');
+    const converted = ckpt(['convert', folder, back, '--json']).json();
+    expect(converted.source.format).toBe('dcp');
+    expect(ckpt(['diff', folder, join(FIXTURES, 'mlp_state_dict.pt')]).code).toBe(0);
+    expect(ckpt(['diff', back, join(FIXTURES, 'mlp_state_dict.pt')]).code).toBe(0);
+  });
+
   it('verify of one file: structure and digest; a truncated file fails', () => {
     const dir = scratch('one');
     const file = join(dir, 'mlp.safetensors');

@@ -30,7 +30,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { requirePythonModules, runPython, runPythonFile, skipPython } from '../../../tools/testing/python.js';
 import { DcpShard, dcp, openDcp, saveDcp, UnsafePickleError } from '../src/index.js';
 // @ts-expect-error: a plain script shared with the rank child processes
-import { dcpFullState, dcpRankState } from './support/dcp-state.mjs';
+import { dcpFullState } from './support/dcp-state.mjs';
 
 const root = mkdtempSync(join(tmpdir(), 'ckpt-dcp-'));
 let cases = 0;
