@@ -152,6 +152,7 @@ export {
 export { parseSize } from './size.js';
 export {
   DETECT_BYTES,
+  type EncodedFile,
   type FileDigest,
   type Inspection,
   type Loaded,

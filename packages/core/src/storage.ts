@@ -90,12 +90,24 @@ export interface StorageBackend {
   readonly folderMarker?: string;
   /** Whether these bytes (the first `DETECT_BYTES` of a file) look like this format. */
   detect(header: Uint8Array): boolean;
+  /**
+   * The bytes `save` would write to one file, as chunks that are views of the
+   * state where they can be (for uploads streamed from memory). Optional:
+   * backends without it cannot save straight to a bucket.
+   */
+  encode?(state: StateTree, options?: SaveOptions): EncodedFile;
   /** Writes atomically and returns size and SHA-256 from the same pass. */
   save(path: string, state: StateTree, options?: SaveOptions): Promise<SaveResult>;
   /** Reads; tensors are zero-copy views unless `copy` is set. */
   load(path: string, options?: LoadOptions): Promise<Loaded>;
   /** Reads the header only: no tensor bytes. */
   inspect(path: string): Promise<Inspection>;
+}
+
+/** One file's bytes in order, and its size. */
+export interface EncodedFile {
+  chunks: Uint8Array[];
+  size: number;
 }
 
 /** How many leading bytes `detect` is given. */

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import {
   assertStateTree,
   DETECT_BYTES,
+  type EncodedFile,
   type FileDigest,
   FormatError,
   type Inspection,
@@ -28,7 +29,7 @@ import { LENGTH_PREFIX_BYTES, MAX_HEADER_BYTES } from './header.js';
 import { SafetensorsFile } from './reader.js';
 import { formatIndex, INDEX_SUFFIX, isShardOf, parseIndex, parseSize, planShards, shardFileName } from './shards.js';
 import { resolveSharedTensors, type TiedWeights } from './shared.js';
-import { SAFETENSORS_DTYPES, writeSafetensors } from './writer.js';
+import { planFile, SAFETENSORS_DTYPES, writeSafetensors } from './writer.js';
 
 export interface SafetensorsSaveOptions extends SaveOptions {
   /** What to do with tensors that share memory: refuse (default) or store once and re-tie on load. */
@@ -83,7 +84,8 @@ function progressAcross(total: number, onProgress: ProgressCallback | undefined)
 /** Shards written at once: each write hashes on a thread of its own, so two per core keep the disk busy. */
 const PARALLEL_SHARDS = Math.max(2, Math.min(8, 2 * availableParallelism()));
 
-async function save(path: string, state: StateTree, options: SafetensorsSaveOptions = {}): Promise<SaveResult> {
+/** The tensors to store (tied ones once), with the metadata that rebuilds the tree and the ties. */
+function planState(state: StateTree, options: SafetensorsSaveOptions) {
   assertStateTree(state);
   const metadata = userMetadata(options);
   const flat = isFlatTensorRecord(state);
@@ -93,6 +95,18 @@ async function save(path: string, state: StateTree, options: SafetensorsSaveOpti
   const internal: Record<string, string> = Object.create(null);
   if (split) internal[STRUCTURE_KEY] = JSON.stringify(split.structure);
   if (Object.keys(aliases).length > 0) internal[ALIASES_KEY] = JSON.stringify(aliases);
+  return { metadata, unique, internal };
+}
+
+/** One safetensors file's bytes, the tensors' data as views (for uploads streamed from memory). */
+function encode(state: StateTree, options: SafetensorsSaveOptions = {}): EncodedFile {
+  const { metadata, unique, internal } = planState(state, options);
+  const plan = planFile(unique, { ...metadata, ...internal });
+  return { chunks: [plan.head, ...plan.ordered.map(([, t]) => t.data)], size: plan.size };
+}
+
+async function save(path: string, state: StateTree, options: SafetensorsSaveOptions = {}): Promise<SaveResult> {
+  const { metadata, unique, internal } = planState(state, options);
 
   const toIndex = path.endsWith(INDEX_SUFFIX);
   const shards = planShards(unique, options.maxShardSize === undefined ? Infinity : parseSize(options.maxShardSize));
@@ -274,6 +288,7 @@ function detect(header: Uint8Array): boolean {
 }
 
 export interface SafetensorsBackend extends StorageBackend {
+  encode(state: StateTree, options?: SafetensorsSaveOptions): EncodedFile;
   save(path: string, state: StateTree, options?: SafetensorsSaveOptions): Promise<SaveResult>;
 }
 
@@ -284,6 +299,7 @@ export const safetensors: SafetensorsBackend = Object.freeze({
   shardIndexName: `model${INDEX_SUFFIX}`,
   dtypes: SAFETENSORS_DTYPES,
   detect,
+  encode,
   save,
   load,
   inspect,

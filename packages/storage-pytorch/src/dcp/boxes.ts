@@ -73,8 +73,9 @@ export function checkDisjoint(fqn: string, chunks: readonly DcpChunk[], path: st
 
 /**
  * Copies `box` (in tensor coordinates) from `source`, the bytes of chunk
- * `from`, into `target`, the bytes of region `into`. Row by row: the last
- * dimension is one contiguous run in both.
+ * `from`, into `target`, the bytes of region `into`. In runs: the trailing
+ * dimensions that all three span whole are contiguous in both, so a box of
+ * whole rows is one copy.
  */
 export function copyBox(
   source: Uint8Array,
@@ -96,20 +97,24 @@ export function copyBox(
   };
   const sourceStrides = strides(from.sizes);
   const targetStrides = strides(into.sizes);
-  const run = (box.sizes[rank - 1] as number) * elementSize;
-  const index = new Array<number>(rank).fill(0);
-  const rows = volume(box.sizes.slice(0, -1));
-  for (let row = 0; row < rows; row++) {
+  // The run starts at the outermost dimension after which every dimension is whole in all three.
+  let first = rank - 1;
+  const whole = (d: number) => box.sizes[d] === from.sizes[d] && box.sizes[d] === into.sizes[d];
+  while (first > 0 && whole(first)) first--;
+  const run = volume(box.sizes.slice(first)) * elementSize;
+  const index = new Array<number>(first).fill(0);
+  const runs = volume(box.sizes.slice(0, first));
+  for (let n = 0; n < runs; n++) {
     let s = 0;
     let t = 0;
     for (let d = 0; d < rank; d++) {
-      const at = (box.offsets[d] as number) + (index[d] as number);
+      const at = (box.offsets[d] as number) + (d < first ? (index[d] as number) : 0);
       s += (at - (from.offsets[d] as number)) * (sourceStrides[d] as number);
       t += (at - (into.offsets[d] as number)) * (targetStrides[d] as number);
     }
     target.set(source.subarray(s * elementSize, s * elementSize + run), t * elementSize);
-    // The next row: count up the index, last dimension but one first.
-    for (let d = rank - 2; d >= 0; d--) {
+    // The next run: count up the index, innermost counted dimension first.
+    for (let d = first - 1; d >= 0; d--) {
       index[d] = (index[d] as number) + 1;
       if ((index[d] as number) < (box.sizes[d] as number)) break;
       index[d] = 0;

@@ -93,7 +93,8 @@ export interface DcpSaveResult {
 const MANIFEST_VERSION = 1;
 const FAILED_FILE = '.ckpt-dcp-failed.json';
 const MAX_MANIFEST_BYTES = 1 << 28;
-const POLL_MS = 50;
+/** How often a waiting rank looks for the commit: short, as a commit usually follows within milliseconds. */
+const POLL_MS = 10;
 
 interface ManifestItem {
   fqn: string;
@@ -179,17 +180,23 @@ export async function saveDcp(
       path: folder,
     });
 
-  // 1. The data file: one torch.save archive per item, back to back.
-  const chunks: Uint8Array[] = [];
-  const items: ManifestItem[] = [];
-  let at = 0;
-  for (const { path, value } of leavesOf(state)) {
+  // 1. The data file: one torch.save archive per item, back to back (their CRCs in one pass across the cores).
+  const leaves = leavesOf(state);
+  const archives = leaves.map(({ path, value }) => {
     const fqn = path.join('.');
     const shard = value instanceof DcpShard ? value : undefined;
     const tensor = shard?.tensor ?? (isTensor(value) ? value : undefined);
     if (tensor) checkDtype(fqn, tensor);
-    const records = torchArchive((tensor ?? value) as StateValue, 'archive');
-    const bytes = zipChunks(records, await crc32Many(records.map((r) => r.data)));
+    return { fqn, path, shard, tensor, records: torchArchive((tensor ?? value) as StateValue, 'archive') };
+  });
+  const crcs = await crc32Many(archives.flatMap((a) => a.records.map((r) => r.data)));
+  const chunks: Uint8Array[] = [];
+  const items: ManifestItem[] = [];
+  let at = 0;
+  let crcAt = 0;
+  for (const { fqn, path, shard, tensor, records } of archives) {
+    const bytes = zipChunks(records, crcs.slice(crcAt, crcAt + records.length));
+    crcAt += records.length;
     const length = bytes.reduce((sum, b) => sum + b.byteLength, 0);
     chunks.push(...bytes);
     items.push({
