@@ -6,6 +6,13 @@
 
 // NetworkError is core's (one error registry); re-exported here, where it used to live.
 export { NetworkError } from '@ckpt/core';
+export {
+  BucketCheckpoints,
+  type BucketCheckpointsOptions,
+  type BucketRecord,
+  type BucketRecoveryReport,
+  type BucketSaveInput,
+} from './bucket/checkpoints.js';
 export { Cache, type CacheEntry, type CacheRecord, type VerifyEntry } from './cache.js';
 export { makeClient, regionOf } from './client.js';
 export {

@@ -72,7 +72,8 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
-function status(error: unknown): number | undefined {
+/** The HTTP status of a failed S3 request, when it got that far. */
+export function status(error: unknown): number | undefined {
   return (error as SdkError)?.$metadata?.httpStatusCode;
 }
 

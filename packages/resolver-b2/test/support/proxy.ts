@@ -15,6 +15,14 @@ export interface FaultProxy {
   dropNext(afterBytes: number, times?: number): void;
   /** Stop forwarding the next response after `afterBytes` bytes (a stalled connection). */
   stallNext(afterBytes: number): void;
+  /** Answer the next `times` requests whose first line matches with a 500, without passing them on. */
+  failNext(request: RegExp, times?: number): void;
+  /** Cut the connection of the next request whose first line matches, after `afterBytes` of it went up. */
+  cutUploadNext(request: RegExp, afterBytes: number): void;
+  /** Drop If-Match and If-None-Match from every request, as a server without conditional writes ignores them. */
+  stripConditions: boolean;
+  /** Requests failed or cut by failNext and cutUploadNext. */
+  faultsServed: number;
   /** Close every connection and stop listening, as a killed server does. */
   kill(): Promise<void>;
   /** Listen again on the same port. */
@@ -27,6 +35,8 @@ export async function startProxy(targetPort: number): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
   let drops: Array<{ afterBytes: number }> = [];
   let stall: { afterBytes: number } | undefined;
+  let failures: Array<{ request: RegExp }> = [];
+  let cut: { request: RegExp; afterBytes: number } | undefined;
   let server: Server;
   const proxy: FaultProxy = {
     endpoint: '',
@@ -38,6 +48,14 @@ export async function startProxy(targetPort: number): Promise<FaultProxy> {
     stallNext(afterBytes) {
       stall = { afterBytes };
     },
+    failNext(request, times = 1) {
+      failures = Array.from({ length: times }, () => ({ request }));
+    },
+    cutUploadNext(request, afterBytes) {
+      cut = { request, afterBytes };
+    },
+    stripConditions: false,
+    faultsServed: 0,
     async kill() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -51,6 +69,10 @@ export async function startProxy(targetPort: number): Promise<FaultProxy> {
       proxy.requests = { GET: 0, HEAD: 0, PUT: 0, POST: 0 };
       drops = [];
       stall = undefined;
+      failures = [];
+      cut = undefined;
+      proxy.stripConditions = false;
+      proxy.faultsServed = 0;
     },
     async close() {
       await proxy.kill().catch(() => undefined);
@@ -73,8 +95,36 @@ export async function startProxy(targetPort: number): Promise<FaultProxy> {
       let sent = 0;
       let fault: 'drop' | 'stall' | undefined;
       let limit = Number.POSITIVE_INFINITY;
-      client.on('data', (chunk: Buffer) => {
+      let upLimit = Number.POSITIVE_INFINITY;
+      client.on('data', (received: Buffer) => {
+        let chunk = received;
         const text = chunk.toString('latin1');
+        const firstLine = /^[A-Z]+ \S+/.exec(text)?.[0];
+        if (firstLine && failures[0]?.request.test(firstLine)) {
+          failures.shift();
+          proxy.faultsServed++;
+          client.end('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+          upstream.destroy();
+          return;
+        }
+        if (firstLine && cut?.request.test(firstLine)) {
+          upLimit = cut.afterBytes;
+          cut = undefined;
+        }
+        if (upLimit !== Number.POSITIVE_INFINITY) {
+          upLimit -= chunk.length;
+          if (upLimit < 0) {
+            proxy.faultsServed++;
+            client.destroy();
+            upstream.destroy();
+            return;
+          }
+        }
+        const headEnd = text.indexOf('\r\n\r\n');
+        if (proxy.stripConditions && firstLine && headEnd > 0) {
+          const head = text.slice(0, headEnd).replace(/\r\nif-(?:none-)?match:[^\r]*/gi, '');
+          chunk = Buffer.concat([Buffer.from(head, 'latin1'), chunk.subarray(headEnd)]);
+        }
         for (const method of ['GET', 'HEAD', 'PUT', 'POST'] as const) {
           const matches = text.match(new RegExp(`(^|\\r\\n)${method} /`, 'g'));
           proxy.requests[method] += matches?.length ?? 0;

@@ -1,0 +1,410 @@
+/**
+ * Checkpoints kept straight in a bucket (`s3://bucket/prefix`, or
+ * `b2://…` through B2's S3 API), with no local folder in between:
+ *
+ * - save: the state is encoded in memory (the storage backend's `encode`),
+ *   the upload's intent is recorded in the index, the bytes go up as a
+ *   multipart upload hashed while it is cut into parts, and the record is
+ *   committed to the index with a conditional write;
+ * - load: the record's object is read with parallel ranged GETs into a local
+ *   cache, checked against the record's SHA-256, then loaded from there;
+ * - retention and delete remove objects remotely, journaled in the index;
+ * - recovery (at open) aborts the uploads of writers that are gone and
+ *   deletes what they left, so no multipart upload stays billed.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import {
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  ConflictError,
+  InvalidArgumentError,
+  type Loaded,
+  NotFoundError,
+  type SaveOptions,
+  type StateTree,
+  type StorageBackend,
+  UnsupportedError,
+} from '@ckpt/core';
+import { processAlive, processStartTime, renameDurably, sha256File, tempPathFor } from '@ckpt/native';
+import { checkName } from '../cache.js';
+import { downloadObject, headObject, status, type TransferOptions, withRetries } from '../transfer.js';
+import { type BucketRecord, type IndexData, IndexObject, type PendingUpload } from './index-object.js';
+import {
+  abortUpload,
+  createUpload,
+  MIN_PART_SIZE,
+  type PartUploadOptions,
+  putWhole,
+  uploadParts,
+} from './multipart.js';
+
+export type { BucketRecord } from './index-object.js';
+
+export interface BucketCheckpointsOptions extends PartUploadOptions {
+  /** `s3://bucket/prefix` or `b2://bucket/prefix`. */
+  location: string;
+  experiment: string;
+  /** The format checkpoints are written in; it must be able to `encode` (safetensors can). */
+  storage: StorageBackend;
+  client: S3Client;
+  /** Where loads are cached: `<cacheDir>/<experiment>/<id>/<file>`. */
+  cacheDir: string;
+  /** Keep only the newest this many checkpoints (default: all). */
+  keepLast?: number;
+  /**
+   * Conditional writes (`If-Match` / `If-None-Match`) for the index and for
+   * new objects. 'auto' (default) tries them at open and falls back to
+   * plain writes with a warning where the server ignores them; 'required'
+   * refuses such a server; 'off' never sends them. Without them, two
+   * writers on one experiment can lose each other's index change.
+   */
+  conditionalWrites?: 'auto' | 'required' | 'off';
+  /** An upload whose writer runs on another machine is taken for dead after this long (default 1 hour). */
+  leaseMs?: number;
+  /** Objects and uploads in the experiment that nothing refers to are removed once this old (default 1 hour). */
+  orphanAfterMs?: number;
+  saveOptions?: SaveOptions;
+  warn?: (message: string) => void;
+}
+
+export interface BucketSaveInput {
+  state: StateTree;
+  step: number;
+  epoch?: number;
+  metrics?: Record<string, number>;
+}
+
+export interface BucketRecoveryReport {
+  /** Uploads of writers that are gone, aborted. */
+  abortedUploads: number;
+  /** Objects nothing refers to (left by a writer that died, or a deletion cut short), deleted. */
+  deletedObjects: number;
+}
+
+function parseLocation(location: string): { bucket: string; prefix: string } {
+  const match = /^(?:s3|b2):\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(location);
+  if (!match) throw new InvalidArgumentError(`not a bucket location: ${location}`, { expected: 's3://bucket/prefix' });
+  const prefix = (match[2] ?? '').replace(/\/*$/, '');
+  if (prefix.split('/').some((part) => part === '..' || part === '.'))
+    throw new InvalidArgumentError(`a bucket prefix cannot hold . or .. parts: ${location}`);
+  return { bucket: match[1] as string, prefix: prefix ? `${prefix}/` : '' };
+}
+
+/** The checkpoint's name: its step, the time and a random suffix (two writers never collide). */
+function newId(step: number): string {
+  const time = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '_');
+  return `checkpoint_step_${String(step).padStart(6, '0')}_${time}_${randomBytes(3).toString('hex')}`;
+}
+
+export class BucketCheckpoints {
+  readonly bucket: string;
+  /** `<prefix><experiment>/`: every key this manager touches starts with it. */
+  readonly prefix: string;
+  readonly #options: BucketCheckpointsOptions;
+  readonly #index: IndexObject;
+  readonly #fileName: string;
+
+  private constructor(options: BucketCheckpointsOptions, bucket: string, prefix: string, conditional: boolean) {
+    this.#options = options;
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.#index = new IndexObject(options.client, bucket, prefix, conditional, options);
+    const extension = options.storage.extensions.find((e) => !e.includes('index')) ?? '.bin';
+    this.#fileName = `checkpoint${extension}`;
+  }
+
+  get conditionalWrites(): boolean {
+    return this.#index.conditional;
+  }
+
+  /** Opens (creating its index if needed) and recovers what writers that are gone left behind. */
+  static async open(options: BucketCheckpointsOptions): Promise<BucketCheckpoints> {
+    if (!options.storage.encode)
+      throw new UnsupportedError(
+        `the ${options.storage.name} backend cannot encode in memory: it cannot save to a bucket`,
+      );
+    checkName(options.experiment);
+    const { bucket, prefix } = parseLocation(options.location);
+    const experimentPrefix = `${prefix}${options.experiment}/`;
+    const mode = options.conditionalWrites ?? 'auto';
+    let conditional = mode !== 'off';
+    if (conditional && !(await honoursConditions(options.client, bucket, experimentPrefix, options))) {
+      if (mode === 'required')
+        throw new UnsupportedError(`s3://${bucket} ignores conditional writes (If-None-Match), which were required`);
+      options.warn?.(
+        `s3://${bucket} ignores conditional writes: the index is written plainly, so two writers on ${options.experiment} could lose each other's change`,
+      );
+      conditional = false;
+    }
+    const checkpoints = new BucketCheckpoints(options, bucket, experimentPrefix, conditional);
+    await checkpoints.#index.update(() => {}); // creates it if it is missing
+    await checkpoints.recover();
+    return checkpoints;
+  }
+
+  async list(): Promise<BucketRecord[]> {
+    return (await this.#index.read()).index.records;
+  }
+
+  /** Encodes, uploads and commits one checkpoint; it is listed only once complete. */
+  async save(input: BucketSaveInput): Promise<BucketRecord> {
+    const options = this.#options;
+    if (!Number.isSafeInteger(input.step) || input.step < 0)
+      throw new InvalidArgumentError(`step must be a whole number >= 0, got ${String(input.step)}`);
+    const encoded = options.storage.encode?.(input.state, options.saveOptions) as NonNullable<
+      ReturnType<NonNullable<StorageBackend['encode']>>
+    >;
+    const id = newId(input.step);
+    const key = `${this.prefix}${id}/${this.#fileName}`;
+    const client = options.client;
+    const partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 16 << 20);
+    const uploadId = encoded.size > partSize ? await createUpload(client, this.bucket, key, options) : undefined;
+    const intent: PendingUpload = {
+      id,
+      key,
+      ...(uploadId ? { uploadId } : {}),
+      host: hostname(),
+      pid: process.pid,
+      pidStart: processStartTime(process.pid),
+      started: Date.now(),
+    };
+    const upload = { ...options, conditional: this.#index.conditional };
+    let sha256: string;
+    try {
+      await this.#index.update((index) => {
+        if (!index.pending.some((p) => p.id === id)) index.pending.push(intent);
+      });
+      sha256 = uploadId
+        ? await uploadParts(client, this.bucket, key, uploadId, encoded.chunks, encoded.size, upload)
+        : await putWhole(client, this.bucket, key, encoded.chunks, encoded.size, upload);
+      const stored = await headObject(client, this.bucket, key, options);
+      if (stored?.size !== encoded.size)
+        throw new ConflictError(
+          `s3://${this.bucket}/${key} holds ${stored?.size ?? 'nothing'} bytes after its upload of ${encoded.size}`,
+        );
+    } catch (error) {
+      // Nothing of it may stay: the upload is aborted (uploadParts did), the object and the intent go.
+      if (uploadId) await abortUpload(client, this.bucket, key, uploadId).catch(() => undefined);
+      await this.#deleteObject(key).catch(() => undefined);
+      await this.#index
+        .update((index) => {
+          index.pending = index.pending.filter((p) => p.id !== id);
+        })
+        .catch(() => undefined);
+      throw error;
+    }
+    const record: BucketRecord = {
+      id,
+      key,
+      size: encoded.size,
+      sha256,
+      step: input.step,
+      epoch: input.epoch ?? 0,
+      metrics: { ...input.metrics },
+      created: new Date().toISOString(),
+    };
+    let expired: BucketRecord[] = [];
+    await this.#index.update((index) => {
+      index.pending = index.pending.filter((p) => p.id !== id);
+      if (!index.records.some((r) => r.id === id)) index.records.push(record);
+      expired = this.#retire(index);
+    });
+    await this.#finishDeletions(expired.map((r) => r.key));
+    return record;
+  }
+
+  /** Moves the records past `keepLast` (oldest first by step, then time) to `deleting`; returns them. */
+  #retire(index: IndexData): BucketRecord[] {
+    const keep = this.#options.keepLast;
+    if (keep === undefined || index.records.length <= keep) return [];
+    const order = [...index.records].sort((a, b) => a.step - b.step || a.created.localeCompare(b.created));
+    const expired = order.slice(0, index.records.length - keep);
+    const gone = new Set(expired.map((r) => r.id));
+    index.records = index.records.filter((r) => !gone.has(r.id));
+    for (const r of expired) if (!index.deleting.includes(r.key)) index.deleting.push(r.key);
+    return expired;
+  }
+
+  /** Deletes the objects, then clears them from the index's journal. */
+  async #finishDeletions(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    for (const key of keys) await this.#deleteObject(key);
+    await this.#index.update((index) => {
+      index.deleting = index.deleting.filter((k) => !keys.includes(k));
+    });
+  }
+
+  async #deleteObject(key: string): Promise<void> {
+    await withRetries(`DELETE s3://${this.bucket}/${key}`, this.#options, () =>
+      this.#options.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+    );
+  }
+
+  /** The record of `id`, or of 'latest' (the highest step). */
+  async record(id: string): Promise<BucketRecord> {
+    const records = await this.list();
+    const found =
+      id === 'latest'
+        ? [...records].sort((a, b) => b.step - a.step || b.created.localeCompare(a.created))[0]
+        : records.find((r) => r.id === id);
+    if (!found) throw new NotFoundError(`no checkpoint ${id} in s3://${this.bucket}/${this.prefix}`, { found: id });
+    return found;
+  }
+
+  /** Loads a checkpoint: from the cache when it holds the record's bytes, else by ranged GETs into it. */
+  async load(id = 'latest'): Promise<Loaded & { record: BucketRecord; path: string }> {
+    const record = await this.record(id);
+    const folder = join(this.#options.cacheDir, checkName(this.#options.experiment), checkName(record.id));
+    const path = join(folder, this.#fileName);
+    if (!(existsSync(path) && statSync(path).size === record.size && (await sha256File(path)) === record.sha256)) {
+      mkdirSync(folder, { recursive: true });
+      rmSync(path, { force: true });
+      const info = await headObject(this.#options.client, this.bucket, record.key, this.#options);
+      if (!info) throw new NotFoundError(`s3://${this.bucket}/${record.key} is gone, though its record is there`);
+      const temporary = tempPathFor(path);
+      try {
+        // Checked against the record's digest, not the object's metadata.
+        await downloadObject(
+          this.#options.client,
+          this.bucket,
+          record.key,
+          { ...info, sha256: record.sha256 },
+          temporary,
+          this.#options,
+        );
+        await renameDurably(temporary, path, { fsync: true });
+      } finally {
+        rmSync(temporary, { force: true });
+      }
+    }
+    const loaded = await this.#options.storage.load(path);
+    return { ...loaded, record, path };
+  }
+
+  /** Deletes a checkpoint: its record first, then its object (journaled, so a crash between is finished later). */
+  async delete(id: string): Promise<void> {
+    const record = await this.record(id);
+    await this.#index.update((index) => {
+      index.records = index.records.filter((r) => r.id !== record.id);
+      if (!index.deleting.includes(record.key)) index.deleting.push(record.key);
+    });
+    await this.#finishDeletions([record.key]);
+  }
+
+  /**
+   * Settles what writers that are gone left: their uploads are aborted and
+   * their objects deleted, unfinished deletions are finished, and uploads or
+   * objects in the experiment that nothing refers to are removed once older
+   * than `orphanAfterMs`.
+   */
+  async recover(): Promise<BucketRecoveryReport> {
+    const report: BucketRecoveryReport = { abortedUploads: 0, deletedObjects: 0 };
+    const { index } = await this.#index.read();
+    const lease = this.#options.leaseMs ?? 3_600_000;
+    // On this machine a writer's process can be asked after; elsewhere only the lease tells.
+    const gone = (p: PendingUpload) =>
+      p.host === hostname() ? !processAlive(p.pid, p.pidStart) : Date.now() - p.started > lease;
+    const dead = index.pending.filter(gone);
+    for (const upload of dead) {
+      if (upload.uploadId) {
+        await abortUpload(this.#options.client, this.bucket, upload.key, upload.uploadId);
+        report.abortedUploads++;
+      }
+      await this.#deleteObject(upload.key);
+    }
+    if (dead.length > 0) {
+      const ids = new Set(dead.map((p) => p.id));
+      await this.#index.update((current) => {
+        current.pending = current.pending.filter((p) => !ids.has(p.id));
+      });
+    }
+    report.deletedObjects += index.deleting.length;
+    await this.#finishDeletions(index.deleting);
+    const orphans = await this.#sweep(index, dead);
+    report.abortedUploads += orphans.abortedUploads;
+    report.deletedObjects += orphans.deletedObjects;
+    return report;
+  }
+
+  /** Uploads and objects under the experiment that neither a record nor a live intent refers to. */
+  async #sweep(index: IndexData, dead: readonly PendingUpload[]): Promise<BucketRecoveryReport> {
+    const report: BucketRecoveryReport = { abortedUploads: 0, deletedObjects: 0 };
+    const client = this.#options.client;
+    const cutoff = Date.now() - (this.#options.orphanAfterMs ?? 3_600_000);
+    const live = new Set(index.pending.filter((p) => !dead.includes(p)).map((p) => p.uploadId));
+    let keyMarker: string | undefined;
+    let uploadMarker: string | undefined;
+    for (;;) {
+      const page = await withRetries(`GET s3://${this.bucket}?uploads`, this.#options, () =>
+        client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.prefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadMarker,
+          }),
+        ),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key?.startsWith(this.prefix) || !upload.UploadId || live.has(upload.UploadId)) continue;
+        if ((upload.Initiated?.getTime() ?? 0) > cutoff) continue;
+        await abortUpload(client, this.bucket, upload.Key, upload.UploadId);
+        report.abortedUploads++;
+      }
+      if (!page.IsTruncated) break;
+      keyMarker = page.NextKeyMarker;
+      uploadMarker = page.NextUploadIdMarker;
+    }
+    const referenced = new Set([
+      this.#index.key,
+      ...index.records.map((r) => r.key),
+      ...index.pending.filter((p) => !dead.includes(p)).map((p) => p.key),
+    ]);
+    let token: string | undefined;
+    for (;;) {
+      const page = await withRetries(`GET s3://${this.bucket}?list-type=2`, this.#options, () =>
+        client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token })),
+      );
+      for (const object of page.Contents ?? []) {
+        if (!object.Key?.startsWith(this.prefix) || referenced.has(object.Key)) continue;
+        if ((object.LastModified?.getTime() ?? 0) > cutoff) continue;
+        await this.#deleteObject(object.Key);
+        report.deletedObjects++;
+      }
+      if (!page.IsTruncated) break;
+      token = page.NextContinuationToken;
+    }
+    return report;
+  }
+}
+
+/** Whether the server refuses a second `If-None-Match: *` write to one key (a probe object, removed after). */
+async function honoursConditions(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  options: TransferOptions,
+): Promise<boolean> {
+  const key = `${prefix}.ckpt-probe-${randomBytes(6).toString('hex')}`;
+  const put = () =>
+    client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: new Uint8Array(0), IfNoneMatch: '*' }));
+  await withRetries(`PUT s3://${bucket}/${key}`, options, put);
+  try {
+    await put();
+    return false;
+  } catch (error) {
+    if (status(error) === 412 || status(error) === 409) return true;
+    if (status(error) === 501 || status(error) === 400) return false;
+    throw error;
+  } finally {
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+  }
+}

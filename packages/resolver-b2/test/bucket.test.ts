@@ -1,0 +1,226 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { FormatError, fromTypedArray, NetworkError, type Tensor, tensorsEqual, UnsupportedError } from '@ckpt/core';
+import { safetensors } from '@ckpt/storage-safetensors';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { BucketCheckpoints, type BucketCheckpointsOptions } from '../src/index.js';
+import { credentials, directClient, fresh, makeBucket } from './support/helpers.js';
+import { type FaultProxy, startProxy } from './support/proxy.js';
+
+const child = fileURLToPath(new URL('./support/bucket-child.mjs', import.meta.url));
+let proxy: FaultProxy;
+let bucket: string;
+let experiments = 0;
+
+beforeAll(async () => {
+  proxy = await startProxy(Number(new URL(inject('s3Endpoint')).port));
+  bucket = await makeBucket(`bucket-checkpoints-${Date.now()}`);
+});
+afterAll(() => proxy.close());
+
+/** A client through the fault proxy, making one attempt per request (retries are ckpt's). */
+function proxiedClient(): S3Client {
+  return new S3Client({
+    endpoint: proxy.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 1,
+  });
+}
+
+function open(options: Partial<BucketCheckpointsOptions> = {}) {
+  return BucketCheckpoints.open({
+    location: `s3://${bucket}/runs`,
+    experiment: `exp-${++experiments}`,
+    storage: safetensors,
+    client: proxiedClient(),
+    cacheDir: fresh('bucket-cache'),
+    partSize: 5 << 20,
+    retryDelayMs: 10,
+    ...options,
+  });
+}
+
+/** A state of `megabytes` MiB: tensor i holds i + seed everywhere. */
+function state(megabytes: number, seed = 0): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (let i = 0; i < 4; i++)
+    out[`layers.${i}.weight`] = fromTypedArray(new Float32Array((megabytes << 20) / 16).fill(i + seed));
+  return out;
+}
+
+async function uploadsUnder(prefix: string): Promise<number> {
+  const page = await directClient().send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+  return page.Uploads?.length ?? 0;
+}
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const page = await directClient().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (page.Contents ?? []).map((o) => o.Key as string).sort();
+}
+
+async function objectSha256(key: string): Promise<string> {
+  const object = await directClient().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return createHash('sha256')
+    .update((await object.Body?.transformToByteArray()) ?? new Uint8Array())
+    .digest('hex');
+}
+
+describe('checkpoints straight to a bucket', () => {
+  it('saves in parts hashed as they go up, lists only what is complete, and loads back through the cache', async () => {
+    const checkpoints = await open();
+    expect(checkpoints.conditionalWrites).toBe(true);
+    const saved = await checkpoints.save({ state: state(12), step: 3, epoch: 1, metrics: { loss: 0.5 } });
+    expect(saved.size).toBeGreaterThan(12 << 20);
+    expect(saved.sha256).toBe(await objectSha256(saved.key));
+    expect(saved.key).toBe(`runs/${checkpoints.prefix.split('/')[1]}/${saved.id}/checkpoint.safetensors`);
+    expect(await uploadsUnder(checkpoints.prefix)).toBe(0);
+    expect(await keysUnder(checkpoints.prefix)).toEqual([saved.key, `${checkpoints.prefix}index.json`].sort());
+
+    const first = await checkpoints.load();
+    for (const [name, t] of Object.entries(state(12))) expect(tensorsEqual(first.state[name] as Tensor, t)).toBe(true);
+    expect(createHash('sha256').update(readFileSync(first.path)).digest('hex')).toBe(saved.sha256);
+    proxy.reset();
+    const again = await checkpoints.load(saved.id);
+    expect(again.path).toBe(first.path);
+    expect(proxy.requests.GET).toBe(1); // the index only: the bytes came from the cache
+    expect((await checkpoints.list()).map((r) => r.metrics)).toEqual([{ loss: 0.5 }]);
+  });
+
+  it('a dropped connection and a 500 in the middle of an upload are retried, and the checkpoint is whole', async () => {
+    const checkpoints = await open();
+    proxy.reset();
+    proxy.cutUploadNext(/^PUT \S+partNumber=2/, 1 << 20);
+    proxy.failNext(/^PUT \S+partNumber=3/);
+    const saved = await checkpoints.save({ state: state(16, 7), step: 1 });
+    expect(proxy.faultsServed).toBe(2);
+    expect(saved.sha256).toBe(await objectSha256(saved.key));
+    const loaded = await checkpoints.load();
+    for (const [name, t] of Object.entries(state(16, 7)))
+      expect(tensorsEqual(loaded.state[name] as Tensor, t)).toBe(true);
+    expect(await uploadsUnder(checkpoints.prefix)).toBe(0);
+  });
+
+  it('an upload that keeps failing leaves nothing: no record, no object, no multipart upload', async () => {
+    const checkpoints = await open({ retries: 1 });
+    proxy.reset();
+    proxy.failNext(/^PUT \S+partNumber=2/, 2);
+    await expect(checkpoints.save({ state: state(12), step: 1 })).rejects.toThrow(NetworkError);
+    expect(proxy.faultsServed).toBe(2);
+    expect(await checkpoints.list()).toEqual([]);
+    expect(await uploadsUnder(checkpoints.prefix)).toBe(0);
+    expect(await keysUnder(checkpoints.prefix)).toEqual([`${checkpoints.prefix}index.json`]);
+  });
+
+  it('a process killed mid-upload leaves no checkpoint listed, and the next opening aborts its upload', async () => {
+    const location = `s3://${bucket}/killed`;
+    const experiment = `exp-${++experiments}`;
+    const proc = spawn(process.execPath, [child, proxy.endpoint, location, experiment, fresh('cache'), '30'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout.on('data', (d: Buffer) => {
+        if (String(d).includes('part')) resolve();
+      });
+      proc.on('exit', (code) => reject(new Error(`the child exited (${code}) before its first part`)));
+    });
+    proc.kill('SIGKILL');
+    await new Promise((resolve) => proc.on('exit', resolve));
+    const prefix = `killed/${experiment}/`;
+    expect(await uploadsUnder(prefix)).toBe(1); // left behind, billed
+    const reopened = await BucketCheckpoints.open({
+      location,
+      experiment,
+      storage: safetensors,
+      client: proxiedClient(),
+      cacheDir: fresh('cache'),
+    });
+    expect(await reopened.list()).toEqual([]);
+    expect(await uploadsUnder(prefix)).toBe(0);
+    expect(await keysUnder(prefix)).toEqual([`${prefix}index.json`]);
+  });
+
+  it('retention and delete remove objects remotely', async () => {
+    const checkpoints = await open({ keepLast: 2 });
+    for (let step = 1; step <= 4; step++) await checkpoints.save({ state: state(1, step), step });
+    const records = await checkpoints.list();
+    expect(records.map((r) => r.step).sort()).toEqual([3, 4]);
+    expect(await keysUnder(checkpoints.prefix)).toEqual(
+      [...records.map((r) => r.key), `${checkpoints.prefix}index.json`].sort(),
+    );
+    await checkpoints.delete((records[0] as { id: string }).id);
+    expect(await keysUnder(checkpoints.prefix)).toHaveLength(2);
+    await expect(checkpoints.load('nothing-such')).rejects.toThrow(/no checkpoint/);
+  });
+
+  it('two writers saving at once keep both their records (conditional index writes)', async () => {
+    const first = await open();
+    const second = await BucketCheckpoints.open({
+      location: `s3://${bucket}/runs`,
+      experiment: first.prefix.split('/')[1] as string,
+      storage: safetensors,
+      client: proxiedClient(),
+      cacheDir: fresh('cache'),
+    });
+    await Promise.all(
+      [1, 2, 3].flatMap((step) => [
+        first.save({ state: state(1), step }),
+        second.save({ state: state(1), step: step + 10 }),
+      ]),
+    );
+    expect((await first.list()).map((r) => r.step).sort((a, b) => a - b)).toEqual([1, 2, 3, 11, 12, 13]);
+  });
+
+  it('a server that ignores conditional writes is found out at open: a warning, or a refusal when they are required', async () => {
+    proxy.stripConditions = true;
+    try {
+      const warnings: string[] = [];
+      const checkpoints = await open({ warn: (m) => warnings.push(m) });
+      expect(checkpoints.conditionalWrites).toBe(false);
+      expect(warnings.join()).toMatch(/ignores conditional writes/);
+      await checkpoints.save({ state: state(1), step: 1 });
+      await expect(open({ conditionalWrites: 'required' })).rejects.toThrow(UnsupportedError);
+    } finally {
+      proxy.stripConditions = false;
+    }
+  });
+
+  it('an index that names keys outside its experiment is refused, and nothing outside is touched', async () => {
+    const experiment = `exp-${++experiments}`;
+    const outside = 'runs/other/precious.bin';
+    await directClient().send(new PutObjectCommand({ Bucket: bucket, Key: outside, Body: 'keep me' }));
+    const hostile = {
+      version: 1,
+      records: [],
+      pending: [],
+      deleting: ['runs/other/precious.bin'],
+    };
+    await directClient().send(
+      new PutObjectCommand({ Bucket: bucket, Key: `runs/${experiment}/index.json`, Body: JSON.stringify(hostile) }),
+    );
+    await expect(
+      BucketCheckpoints.open({
+        location: `s3://${bucket}/runs`,
+        experiment,
+        storage: safetensors,
+        client: proxiedClient(),
+        cacheDir: fresh('cache'),
+      }),
+    ).rejects.toThrow(FormatError);
+    expect(await keysUnder('runs/other/')).toEqual([outside]);
+    await expect(open({ location: 's3://Not_A_Bucket/x' })).rejects.toThrow(/not a bucket location/);
+    await expect(open({ location: `s3://${bucket}/a/../b` })).rejects.toThrow(/cannot hold/);
+  });
+});
