@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: timing, tables, the Python reference.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,4 +124,50 @@ export function printTargets(rows) {
     ['target', 'measured', ''],
     rows.map(([name, measured, ok]) => [name, measured, target(name, measured, ok)]),
   );
+}
+
+/**
+ * Starts an S3-compatible server on 127.0.0.1 for a benchmark: moto from the project's venv, or
+ * s3s-fs (a faster one, `cargo install s3s-fs@0.14.1 --features binary`) when its path is given.
+ */
+export async function startS3Server(root, credentials, s3sFs) {
+  const port = await new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const name = s3sFs ? 's3s-fs' : 'moto';
+  if (s3sFs) mkdirSync(join(root, 'store'), { recursive: true });
+  const server = s3sFs
+    ? spawn(
+        s3sFs,
+        [
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--access-key',
+          credentials.accessKeyId,
+          '--secret-key',
+          credentials.secretAccessKey,
+          join(root, 'store'),
+        ],
+        { stdio: 'ignore' },
+      )
+    : spawn(python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(`${endpoint}/`);
+      break;
+    } catch {
+      if (i > 100) {
+        server.kill();
+        throw new Error(`${name} did not start (moto: pip install "moto[server]")`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { endpoint, name, stop: () => server.kill() };
 }

@@ -8,15 +8,25 @@
 // ckpt's download is verified (SHA-256 against the object's metadata) and, by default,
 // flushed to disk; curl does neither, so both are timed from clean writeback and ckpt is
 // also shown without the flush. Target (issue 7): ckpt >= 1x curl.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Resolver } from '@ckpt/resolver-b2';
-import { formatSeconds, MiB, machine, median, printTargets, python, table, timeIt, verdict } from './lib.mjs';
+import {
+  formatSeconds,
+  MiB,
+  machine,
+  median,
+  printTargets,
+  python,
+  startS3Server,
+  table,
+  timeIt,
+  verdict,
+} from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,42 +43,8 @@ const root = join(args.dir, `resolver-${process.pid}`);
 mkdirSync(root, { recursive: true });
 const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench-secret' };
 
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
-const endpoint = `http://127.0.0.1:${port}`;
-const serverName = args['s3s-fs'] ? 's3s-fs' : 'moto';
-if (args['s3s-fs']) mkdirSync(join(root, 'store'));
-const server = args['s3s-fs']
-  ? spawn(
-      args['s3s-fs'],
-      [
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--access-key',
-        credentials.accessKeyId,
-        '--secret-key',
-        credentials.secretAccessKey,
-        join(root, 'store'),
-      ],
-      { stdio: 'ignore' },
-    )
-  : spawn(python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+const { endpoint, name: serverName, stop } = await startS3Server(root, credentials, args['s3s-fs']);
 try {
-  for (let i = 0; ; i++) {
-    try {
-      await fetch(`${endpoint}/`);
-      break;
-    } catch {
-      if (i > 100) throw new Error(`${serverName} did not start (moto: pip install "moto[server]")`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
   console.log(`# resolver (${machine()}, ${serverName} on 127.0.0.1, median of ${runs} runs)`);
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
   await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
@@ -199,6 +175,6 @@ try {
     ],
   ]);
 } finally {
-  server.kill();
+  stop();
   rmSync(root, { recursive: true, force: true });
 }

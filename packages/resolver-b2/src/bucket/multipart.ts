@@ -23,7 +23,7 @@ export const MIN_PART_SIZE = 5 << 20;
 export interface PartUploadOptions extends TransferOptions {
   /** Bytes per part (default 16 MiB, at least 5 MiB). */
   partSize?: number;
-  /** Parts in flight (default 4). */
+  /** Parts in flight (default 8; boto3 sends 10). */
   concurrency?: number;
   /** Whether the server honours If-None-Match on writes. */
   conditional?: boolean;
@@ -139,7 +139,7 @@ export async function uploadParts(
     }
   };
   try {
-    const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, () =>
+    const workers = Array.from({ length: Math.max(1, options.concurrency ?? 8) }, () =>
       worker().catch((error) => {
         stop.abort(error);
         throw error;
