@@ -70,6 +70,21 @@ describe('nested training state', () => {
   });
 });
 
+describe('encode', () => {
+  it('gives the bytes save writes, tensors as views of the state (for uploads from memory)', async () => {
+    const state = {
+      model: { w: fromNumbers('F32', [1, 2, 3, 4], [2, 2]), b: fromNumbers('BF16', [1, 2]) },
+      epoch: 3,
+    };
+    await safetensors.save(path('encoded.safetensors'), state, { metadata: { run: 'a' } });
+    const encoded = safetensors.encode(state, { metadata: { run: 'a' } });
+    const bytes = Buffer.concat(encoded.chunks);
+    expect(encoded.size).toBe(bytes.byteLength);
+    expect(bytes.equals(readFileSync(path('encoded.safetensors')))).toBe(true);
+    expect(encoded.chunks.some((c) => c === state.model.w.data)).toBe(true);
+  });
+});
+
 describe('tied weights', () => {
   const shared = fromNumbers('F32', [1, 2, 3, 4], [2, 2]);
   const state = { 'embed.weight': shared, 'lm_head.weight': shared, 'norm.weight': fromNumbers('F32', [1]) };
