@@ -80,7 +80,8 @@ export function status(error: unknown): number | undefined {
 /** Worth another attempt: network failures, stalls, throttling and server errors. */
 export function retryable(error: unknown): boolean {
   const code = status(error);
-  if (code !== undefined) return code >= 500 || code === 429 || code === 408;
+  // 501: the server does not implement the request, and never will on a retry.
+  if (code !== undefined) return (code >= 500 && code !== 501) || code === 429 || code === 408;
   return !(error instanceof CkptError) || error.code === 'CKPT_NETWORK';
 }
 

@@ -197,6 +197,16 @@ describe('checkpoints straight to a bucket', () => {
     }
   });
 
+  it('a server that cannot list multipart uploads (501) gets a warning at recovery, not a failure, and no retries', async () => {
+    proxy.reset();
+    proxy.failNext(/^GET \S+[?&]uploads/, 3, 501);
+    const warnings: string[] = [];
+    await open({ warn: (m) => warnings.push(m) });
+    expect(warnings.join()).toMatch(/cannot list multipart uploads/);
+    expect(proxy.faultsServed).toBe(1);
+    proxy.reset();
+  });
+
   it('an index that names keys outside its experiment is refused, and nothing outside is touched', async () => {
     const experiment = `exp-${++experiments}`;
     const outside = 'runs/other/precious.bin';

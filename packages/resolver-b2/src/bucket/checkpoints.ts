@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import {
   DeleteObjectCommand,
   ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -343,16 +344,24 @@ export class BucketCheckpoints {
     let keyMarker: string | undefined;
     let uploadMarker: string | undefined;
     for (;;) {
-      const page = await withRetries(`GET s3://${this.bucket}?uploads`, this.#options, () =>
-        client.send(
-          new ListMultipartUploadsCommand({
-            Bucket: this.bucket,
-            Prefix: this.prefix,
-            KeyMarker: keyMarker,
-            UploadIdMarker: uploadMarker,
-          }),
-        ),
-      );
+      const page = await withRetries(`GET s3://${this.bucket}?uploads`, this.#options, async () => {
+        try {
+          return await client.send(
+            new ListMultipartUploadsCommand({
+              Bucket: this.bucket,
+              Prefix: this.prefix,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadMarker,
+            }),
+          );
+        } catch (error) {
+          if (status(error) !== 501) throw error;
+          this.#options.warn?.(
+            `s3://${this.bucket} cannot list multipart uploads: an upload whose writer died before recording it cannot be found and aborted here (set an abort rule for incomplete uploads on the bucket)`,
+          );
+          return { Uploads: [], IsTruncated: false } as Partial<ListMultipartUploadsCommandOutput>;
+        }
+      });
       for (const upload of page.Uploads ?? []) {
         if (!upload.Key?.startsWith(this.prefix) || !upload.UploadId || live.has(upload.UploadId)) continue;
         if ((upload.Initiated?.getTime() ?? 0) > cutoff) continue;

@@ -15,8 +15,8 @@ export interface FaultProxy {
   dropNext(afterBytes: number, times?: number): void;
   /** Stop forwarding the next response after `afterBytes` bytes (a stalled connection). */
   stallNext(afterBytes: number): void;
-  /** Answer the next `times` requests whose first line matches with a 500, without passing them on. */
-  failNext(request: RegExp, times?: number): void;
+  /** Answer the next `times` requests whose first line matches with `status` (500), without passing them on. */
+  failNext(request: RegExp, times?: number, status?: number): void;
   /** Cut the connection of the next request whose first line matches, after `afterBytes` of it went up. */
   cutUploadNext(request: RegExp, afterBytes: number): void;
   /** Drop If-Match and If-None-Match from every request, as a server without conditional writes ignores them. */
@@ -35,7 +35,7 @@ export async function startProxy(targetPort: number): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
   let drops: Array<{ afterBytes: number }> = [];
   let stall: { afterBytes: number } | undefined;
-  let failures: Array<{ request: RegExp }> = [];
+  let failures: Array<{ request: RegExp; status: number }> = [];
   let cut: { request: RegExp; afterBytes: number } | undefined;
   let server: Server;
   const proxy: FaultProxy = {
@@ -48,8 +48,8 @@ export async function startProxy(targetPort: number): Promise<FaultProxy> {
     stallNext(afterBytes) {
       stall = { afterBytes };
     },
-    failNext(request, times = 1) {
-      failures = Array.from({ length: times }, () => ({ request }));
+    failNext(request, times = 1, status = 500) {
+      failures = Array.from({ length: times }, () => ({ request, status }));
     },
     cutUploadNext(request, afterBytes) {
       cut = { request, afterBytes };
@@ -100,10 +100,11 @@ export async function startProxy(targetPort: number): Promise<FaultProxy> {
         let chunk = received;
         const text = chunk.toString('latin1');
         const firstLine = /^[A-Z]+ \S+/.exec(text)?.[0];
-        if (firstLine && failures[0]?.request.test(firstLine)) {
+        const failure = failures[0];
+        if (firstLine && failure?.request.test(firstLine)) {
           failures.shift();
           proxy.faultsServed++;
-          client.end('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+          client.end(`HTTP/1.1 ${failure.status} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
           upstream.destroy();
           return;
         }
