@@ -49,6 +49,22 @@ describe('a checkpoint saved by several ranks', () => {
     expect(readdirSync(join(root, experiment, '.ckpt-staging'))).toEqual([]);
   });
 
+  it('async saves by several ranks hold the values of the call, whatever the ranks change afterwards', async () => {
+    const experiment = `ranks-${++experiments}`;
+    const managers = await Promise.all(Array.from({ length: 4 }, () => open(experiment, { async: true })));
+    const live = managers.map((_, rank) => partState(rank, 5));
+    const outcomes = await Promise.all(
+      managers.map((m, rank) => m.save({ state: live[rank] as Record<string, Tensor>, step: 5, rank, worldSize: 4 })),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
+    for (const state of live) for (const t of Object.values(state)) t.data.fill(0xee); // training moves on at once
+    const done = await Promise.all(outcomes.map((o) => (o.status === 'pending' ? o.done : o)));
+    expect(done.map((d) => d.status)).toEqual(['saved', 'saved', 'saved', 'saved']);
+    const loaded = await managers[0]?.load(undefined, { verifyIntegrity: true });
+    for (let rank = 0; rank < 4; rank++) expect(first(loaded?.state[`rank${rank}.w0`] as Tensor)).toBe(500 + rank);
+    for (const m of managers) await m.close();
+  });
+
   it('refuses a tensor two ranks both saved: every rank fails and nothing is committed', async () => {
     const experiment = `ranks-${++experiments}`;
     const managers = await Promise.all(Array.from({ length: 3 }, () => open(experiment)));
