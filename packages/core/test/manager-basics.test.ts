@@ -172,6 +172,7 @@ describe('options and arguments', () => {
 
   it.each([
     [{}, /`directory` must be a folder path/],
+    [{ directory: 's3://bucket/runs', storage: backend }, /`directory` is a URL/],
     [{ directory: root, storage: backend, colour: 'red' }, /unknown option `colour`/],
     [{ directory: root, storage: backend, experiment: 'a/b' }, /`experiment` must be a non-empty name/],
     [{ directory: root, storage: backend, best: { monitor: 'x', mode: 'up' } }, /`best.mode` must be "min" or "max"/],

@@ -209,6 +209,14 @@ export function resolveOptions(options: CheckpointManagerOptions): ResolvedOptio
   if (typeof options.directory !== 'string' || options.directory === '') {
     fail('`directory` must be a folder path', 'a path such as "checkpoints"', options.directory);
   }
+  // A bucket URL would otherwise become a local folder named "s3:".
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(options.directory)) {
+    fail(
+      `\`directory\` is a URL (${options.directory}): the manager keeps checkpoints in a folder`,
+      'a folder path; for checkpoints straight in a bucket, BucketCheckpoints from @ckpt/resolver-b2; to copy each checkpoint to a bucket, the `backup` option',
+      options.directory,
+    );
+  }
   const model = name(options.model ?? 'model', 'model');
   const experiment = name(options.experiment ?? model, 'experiment');
   const { score, best } = resolveBest(options.best);
