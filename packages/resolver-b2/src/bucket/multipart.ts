@@ -1,6 +1,7 @@
 /**
  * Uploading bytes held in memory (a checkpoint's encoded chunks) as one
- * object: cut into parts in order and hashed as they are cut, a few parts in
+ * object: cut into parts in order and hashed as they are cut (on a worker
+ * thread), a few parts in
  * flight at once (memory stays at `concurrency` parts), each part retried,
  * and the upload aborted on failure so that no parts are left billed. The
  * object appears only at CompleteMultipartUpload, sent with
@@ -16,6 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { type ProgressCallback, Sha256 } from '@ckpt/native';
 import { headObject, status, type TransferOptions, withRetries } from '../transfer.js';
+import { BackgroundSha256 } from './background-hash.js';
 
 /** S3's smallest part (but the last). */
 export const MIN_PART_SIZE = 5 << 20;
@@ -30,9 +32,9 @@ export interface PartUploadOptions extends TransferOptions {
   onProgress?: ProgressCallback;
 }
 
-/** Cuts `chunks` into parts of `partSize` in order, hashing each part as it is cut. */
-function* cutParts(chunks: readonly Uint8Array[], partSize: number, hash: Sha256): Generator<Uint8Array> {
-  let part = new Uint8Array(partSize);
+/** Cuts `chunks` into parts of `partSize` in order, each handed to `hash` as it is cut. */
+function* cutParts(chunks: readonly Uint8Array[], partSize: number, hash: BackgroundSha256): Generator<Uint8Array> {
+  let part = BackgroundSha256.allocate(partSize);
   let filled = 0;
   for (const chunk of chunks) {
     let at = 0;
@@ -44,15 +46,14 @@ function* cutParts(chunks: readonly Uint8Array[], partSize: number, hash: Sha256
       if (filled === partSize) {
         hash.update(part);
         yield part;
-        part = new Uint8Array(partSize);
+        part = BackgroundSha256.allocate(partSize);
         filled = 0;
       }
     }
   }
   if (filled > 0) {
-    const last = part.subarray(0, filled);
-    hash.update(last);
-    yield last;
+    hash.update(part, filled);
+    yield part.subarray(0, filled);
   }
 }
 
@@ -103,7 +104,8 @@ export async function uploadParts(
   options: PartUploadOptions = {},
 ): Promise<string> {
   const partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 16 << 20);
-  const hash = new Sha256();
+  // Hashed on a worker thread: this one drives the sockets.
+  const hash = new BackgroundSha256();
   const parts = cutParts(chunks, partSize, hash);
   const done: Array<{ PartNumber: number; ETag: string }> = [];
   let next = 1;
@@ -170,6 +172,7 @@ export async function uploadParts(
       }
     });
   } catch (error) {
+    await hash.close();
     await abortUpload(client, bucket, key, uploadId).catch(() => undefined);
     throw error;
   }
