@@ -1,9 +1,9 @@
 /**
  * Uploading bytes held in memory (a checkpoint's encoded chunks) as one
  * object: cut into parts in order and hashed as they are cut (on a worker
- * thread), a few parts in
- * flight at once (memory stays at `concurrency` parts), each part retried,
- * and the upload aborted on failure so that no parts are left billed. The
+ * thread), a few parts in flight at once (memory stays at `concurrency`
+ * parts), each part retried, and the upload aborted on failure so that no
+ * parts are left billed. The
  * object appears only at CompleteMultipartUpload, sent with
  * `If-None-Match: *` so that it never replaces another object.
  */
