@@ -2,7 +2,8 @@
 // Sharded checkpoints (issue #18): a state saved as 8 shards by the CheckpointManager (staged, hashed,
 // flushed, renamed into place, recorded) against torch.distributed.checkpoint writing the same state as
 // 8 files (FileSystemWriter, 8 threads, files synced), and against writing the same bytes as one file.
-// Loads: ckpt's zero-copy views against dcp.load into preallocated tensors.
+// Loads: ckpt's zero-copy views against dcp.load into preallocated tensors. Saves alternate turn by turn
+// (ckpt, DCP, ckpt, ...), so that both meet the same disk.
 //
 //   node tools/bench/sharded.mjs [--gib 4] [--runs 3] [--dir /tmp/ckpt-bench]
 import { rmSync } from 'node:fs';
@@ -46,7 +47,33 @@ const state = {};
 for (let i = 0; i < TENSORS; i++)
   state[`layers.${i}.weight`] = tensor('F32', [each / 4], new Uint8Array(each).fill(i + 1));
 
-// --- ckpt: the manager, sharded ------------------------------------------------------------
+// --- torch.distributed.checkpoint: one save or one load per call, so that turns can alternate ---------
+const DCP = `
+import json, os, shutil, sys, time, warnings
+warnings.filterwarnings('ignore')
+import torch
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint import FileSystemReader, FileSystemWriter
+work, path, total, count, shards = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+n = total // count // 4
+if work == 'save':
+    state = {f'layers.{i}.weight': torch.full((n,), float(i + 1)) for i in range(count)}
+    shutil.rmtree(path, ignore_errors=True)
+    os.sync()
+    t = time.perf_counter()
+    dcp.save(state, storage_writer=FileSystemWriter(path, thread_count=shards, sync_files=True))
+    seconds = time.perf_counter() - t
+else:
+    target = {f'layers.{i}.weight': torch.empty((n,)) for i in range(count)}
+    t = time.perf_counter()
+    dcp.load(target, storage_reader=FileSystemReader(path))
+    seconds = time.perf_counter() - t
+print(json.dumps({'seconds': seconds, 'files': len([f for f in os.listdir(path) if f.endswith('.distcp')])}))
+`;
+const dcpPath = join(root, 'dcp');
+const dcpRun = (work) => runPython(DCP, [work, dcpPath, String(total), String(TENSORS), String(SHARDS)]);
+
+// --- turns: the manager's sharded save, then DCP's, then the manager's, ... -----------------------
 const manager = await CheckpointManager.open({
   directory: root,
   experiment: 'bench',
@@ -55,13 +82,21 @@ const manager = await CheckpointManager.open({
   warn: () => {},
 });
 const saves = [];
+const dcpSaves = [];
+let dcpFiles = 0;
 let lastId;
 for (let i = 0; i <= runs; i++) {
   if (lastId) await manager.delete(lastId, { force: true });
   const seconds = await timeFreshWrite(join(root, 'nothing'), async () => {
     lastId = (await manager.save({ state, step: i, force: true })).record.id;
   });
-  if (i > 0) saves.push(seconds); // the first is a warm-up
+  const dcpSave = dcpRun('save');
+  dcpFiles = dcpSave.files;
+  if (i > 0) {
+    // the first turn is a warm-up
+    saves.push(seconds);
+    dcpSaves.push(dcpSave.seconds);
+  }
 }
 const ckptSave = median(saves);
 const saved = await manager.list();
@@ -76,6 +111,10 @@ const ckptLoadRead = await timeIt(async () => {
   return x;
 }, runs);
 await manager.close();
+dcpRun('load'); // warm, as the manager's loads are
+const dcpLoads = [];
+for (let i = 0; i < runs; i++) dcpLoads.push(dcpRun('load').seconds);
+const dcp = { save: median(dcpSaves), load: median(dcpLoads), files: dcpFiles };
 
 // --- ckpt: one file of the same bytes -------------------------------------------------------
 const single = join(root, 'one.safetensors');
@@ -85,40 +124,6 @@ rmSync(single, { force: true });
 
 // --- the write floor: dd of the same bytes with conv=fsync ---------------------------------------
 const floor = await ddFloor(join(root, 'dd.bin'), total, runs);
-
-// --- torch.distributed.checkpoint -----------------------------------------------------------
-const dcp = runPython(
-  `
-import json, os, shutil, sys, time, warnings
-warnings.filterwarnings('ignore')
-import torch
-import torch.distributed.checkpoint as dcp
-from torch.distributed.checkpoint import FileSystemReader, FileSystemWriter
-root, total, count, shards, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-n = total // count // 4
-state = {f'layers.{i}.weight': torch.full((n,), float(i + 1)) for i in range(count)}
-def median(xs): return sorted(xs)[len(xs) // 2]
-path = os.path.join(root, 'dcp')
-saves = []
-for i in range(runs + 1):
-    shutil.rmtree(path, ignore_errors=True)
-    os.sync()
-    t = time.perf_counter()
-    dcp.save(state, storage_writer=FileSystemWriter(path, thread_count=shards, sync_files=True))
-    if i > 0: saves.append(time.perf_counter() - t)
-files = len([f for f in os.listdir(path) if f.endswith('.distcp')])
-target = {k: torch.empty_like(v) for k, v in state.items()}
-dcp.load(target, storage_reader=FileSystemReader(path))
-loads = []
-for _ in range(runs):
-    t = time.perf_counter()
-    dcp.load(target, storage_reader=FileSystemReader(path))
-    loads.append(time.perf_counter() - t)
-shutil.rmtree(path, ignore_errors=True)
-print(json.dumps({'save': median(saves), 'load': median(loads), 'files': files}))
-`,
-  [root, String(total), String(TENSORS), String(SHARDS), String(runs)],
-);
 rmSync(root, { recursive: true, force: true });
 
 const saveRatio = dcp.save / ckptSave;

@@ -9,7 +9,16 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { FormatError, fromTypedArray, NetworkError, type Tensor, tensorsEqual, UnsupportedError } from '@ckpt/core';
+import {
+  FormatError,
+  fromTypedArray,
+  NetworkError,
+  type Tensor,
+  tensorsEqual,
+  UnsupportedError,
+  VetoedError,
+} from '@ckpt/core';
+import { type CheckpointEvents, HookManager } from '@ckpt/hooks';
 import { safetensors } from '@ckpt/storage-safetensors';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BucketCheckpoints, type BucketCheckpointsOptions } from '../src/index.js';
@@ -163,6 +172,45 @@ describe('checkpoints straight to a bucket', () => {
     await checkpoints.delete((records[0] as { id: string }).id);
     expect(await keysUnder(checkpoints.prefix)).toHaveLength(2);
     await expect(checkpoints.load('nothing-such')).rejects.toThrow(/no checkpoint/);
+  });
+
+  it('runs hooks: beforeSave may add metadata or veto (nothing is uploaded), and retention tells before and after', async () => {
+    const events: string[] = [];
+    const hooks = new HookManager<CheckpointEvents>();
+    hooks.register(
+      'watch',
+      {
+        handle: (event, context) => {
+          events.push(`${event}:${'reason' in context ? context.reason : ''}`);
+          if (event === 'beforeSave') {
+            const before = context as { step?: number; metadata: Record<string, string> };
+            if (before.step === 99) return { veto: 'not this one' };
+            before.metadata.run = 'hooked';
+          }
+          return undefined;
+        },
+      },
+      ['beforeSave', 'afterSave', 'beforeLoad', 'afterLoad', 'beforeDelete', 'afterDelete'],
+    );
+    const checkpoints = await open({ hooks, keepLast: 1 });
+    await checkpoints.save({ state: state(1), step: 1 });
+    await checkpoints.save({ state: state(1), step: 2 });
+    const loaded = await checkpoints.load();
+    expect(loaded.metadata.run).toBe('hooked');
+    await expect(checkpoints.save({ state: state(1), step: 99 })).rejects.toThrow(VetoedError);
+    expect((await checkpoints.list()).map((r) => r.step)).toEqual([2]);
+    expect(await keysUnder(checkpoints.prefix)).toHaveLength(2); // step 2 and the index
+    expect(events).toEqual([
+      'beforeSave:',
+      'afterSave:',
+      'beforeSave:',
+      'afterSave:',
+      'beforeDelete:retention',
+      'afterDelete:retention',
+      'beforeLoad:',
+      'afterLoad:',
+      'beforeSave:',
+    ]);
   });
 
   it('two writers saving at once keep both their records (conditional index writes)', async () => {

@@ -25,7 +25,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import {
+  type CheckpointEvents,
+  type CheckpointInfo,
   ConflictError,
+  type EventSink,
   InvalidArgumentError,
   type Loaded,
   NotFoundError,
@@ -33,6 +36,7 @@ import {
   type StateTree,
   type StorageBackend,
   UnsupportedError,
+  VetoedError,
 } from '@ckpt/core';
 import { processAlive, processStartTime, renameDurably, sha256File, tempPathFor } from '@ckpt/native';
 import { checkName } from '../cache.js';
@@ -73,6 +77,8 @@ export interface BucketCheckpointsOptions extends PartUploadOptions {
   /** Objects and uploads in the experiment that nothing refers to are removed once this old (default 1 hour). */
   orphanAfterMs?: number;
   saveOptions?: SaveOptions;
+  /** Receives beforeSave (which may veto or add metadata), afterSave, before/afterLoad and before/afterDelete. */
+  hooks?: EventSink<CheckpointEvents>;
   warn?: (message: string) => void;
 }
 
@@ -81,6 +87,7 @@ export interface BucketSaveInput {
   step: number;
   epoch?: number;
   metrics?: Record<string, number>;
+  tags?: string[];
 }
 
 export interface BucketRecoveryReport {
@@ -160,11 +167,25 @@ export class BucketCheckpoints {
     const options = this.#options;
     if (!Number.isSafeInteger(input.step) || input.step < 0)
       throw new InvalidArgumentError(`step must be a whole number >= 0, got ${String(input.step)}`);
-    const encoded = options.storage.encode?.(input.state, options.saveOptions) as NonNullable<
-      ReturnType<NonNullable<StorageBackend['encode']>>
-    >;
     const id = newId(input.step);
     const key = `${this.prefix}${id}/${this.#fileName}`;
+    const started = Date.now();
+    const before = {
+      experiment: this.#options.experiment,
+      model: this.#options.experiment,
+      epoch: input.epoch ?? 0,
+      step: input.step,
+      metrics: { ...input.metrics },
+      tags: [...(input.tags ?? [])],
+      state: input.state,
+      metadata: { ...options.saveOptions?.metadata },
+      path: `s3://${this.bucket}/${key}`,
+    };
+    await this.#emit('beforeSave', before);
+    const encoded = options.storage.encode?.(input.state, {
+      ...options.saveOptions,
+      metadata: before.metadata,
+    }) as NonNullable<ReturnType<NonNullable<StorageBackend['encode']>>>;
     const client = options.client;
     const partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 16 << 20);
     const uploadId = encoded.size > partSize ? await createUpload(client, this.bucket, key, options) : undefined;
@@ -218,8 +239,39 @@ export class BucketCheckpoints {
       if (!index.records.some((r) => r.id === id)) index.records.push(record);
       expired = this.#retire(index);
     });
+    await this.#emit('afterSave', {
+      experiment: options.experiment,
+      record: this.#info(record),
+      durationMs: Date.now() - started,
+    });
+    for (const gone of expired) await this.#emit('beforeDelete', this.#deleteContext(gone, 'retention'));
     await this.#finishDeletions(expired.map((r) => r.key));
+    for (const gone of expired) await this.#emit('afterDelete', this.#deleteContext(gone, 'retention'));
     return record;
+  }
+
+  /** A record as hooks see it. */
+  #info(record: BucketRecord): CheckpointInfo {
+    return {
+      id: record.id,
+      path: `s3://${this.bucket}/${record.key}`,
+      format: this.#options.storage.name,
+      epoch: record.epoch,
+      step: record.step,
+      metrics: { ...record.metrics },
+      tags: [],
+      size: record.size,
+      sha256: record.sha256,
+    };
+  }
+
+  #deleteContext(record: BucketRecord, reason: string) {
+    return { experiment: this.#options.experiment, record: this.#info(record), reason };
+  }
+
+  async #emit<K extends keyof CheckpointEvents & string>(event: K, context: CheckpointEvents[K]): Promise<void> {
+    const result = await this.#options.hooks?.emit(event, context);
+    if (result?.vetoed) throw new VetoedError(result.vetoed.hook, result.vetoed.reason, event);
   }
 
   /** Moves the records past `keepLast` (oldest first by step, then time) to `deleting`; returns them. */
@@ -263,6 +315,11 @@ export class BucketCheckpoints {
   /** Loads a checkpoint: from the cache when it holds the record's bytes, else by ranged GETs into it. */
   async load(id = 'latest'): Promise<Loaded & { record: BucketRecord; path: string }> {
     const record = await this.record(id);
+    await this.#emit('beforeLoad', {
+      experiment: this.#options.experiment,
+      record: this.#info(record),
+      verifyIntegrity: true,
+    });
     const folder = join(this.#options.cacheDir, checkName(this.#options.experiment), checkName(record.id));
     const path = join(folder, this.#fileName);
     if (!(existsSync(path) && statSync(path).size === record.size && (await sha256File(path)) === record.sha256)) {
@@ -287,17 +344,24 @@ export class BucketCheckpoints {
       }
     }
     const loaded = await this.#options.storage.load(path);
+    await this.#emit('afterLoad', {
+      experiment: this.#options.experiment,
+      record: this.#info(record),
+      state: loaded.state,
+    });
     return { ...loaded, record, path };
   }
 
   /** Deletes a checkpoint: its record first, then its object (journaled, so a crash between is finished later). */
   async delete(id: string): Promise<void> {
     const record = await this.record(id);
+    await this.#emit('beforeDelete', this.#deleteContext(record, 'user'));
     await this.#index.update((index) => {
       index.records = index.records.filter((r) => r.id !== record.id);
       if (!index.deleting.includes(record.key)) index.deleting.push(record.key);
     });
     await this.#finishDeletions([record.key]);
+    await this.#emit('afterDelete', this.#deleteContext(record, 'user'));
   }
 
   /**
