@@ -172,6 +172,11 @@ describe('checkpoints straight to a bucket', () => {
     await checkpoints.delete((records[0] as { id: string }).id);
     expect(await keysUnder(checkpoints.prefix)).toHaveLength(2);
     await expect(checkpoints.load('nothing-such')).rejects.toThrow(/no checkpoint/);
+    await expect(checkpoints.save({ state: state(1), step: 5, metrics: { loss: Number.NaN } })).rejects.toThrow(
+      /must be a finite number/,
+    );
+    await expect(checkpoints.save({ state: state(1), step: -1 })).rejects.toThrow(/step must be/);
+    expect(await checkpoints.list()).toHaveLength(1);
   });
 
   it('runs hooks: beforeSave may add metadata or veto (nothing is uploaded), and retention tells before and after', async () => {

@@ -165,8 +165,18 @@ export class BucketCheckpoints {
   /** Encodes, uploads and commits one checkpoint; it is listed only once complete. */
   async save(input: BucketSaveInput): Promise<BucketRecord> {
     const options = this.#options;
-    if (!Number.isSafeInteger(input.step) || input.step < 0)
-      throw new InvalidArgumentError(`step must be a whole number >= 0, got ${String(input.step)}`);
+    for (const [name, value] of [
+      ['step', input.step],
+      ['epoch', input.epoch ?? 0],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 0)
+        throw new InvalidArgumentError(`${name} must be a whole number >= 0, got ${String(value)}`);
+    }
+    // The index holds metrics as JSON numbers: NaN or a string would make it unreadable.
+    for (const [name, value] of Object.entries(input.metrics ?? {})) {
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        throw new InvalidArgumentError(`metric ${JSON.stringify(name)} must be a finite number, got ${String(value)}`);
+    }
     const id = newId(input.step);
     const key = `${this.prefix}${id}/${this.#fileName}`;
     const started = Date.now();

@@ -248,7 +248,9 @@ function isCommitted(folder: string): boolean {
 
 function readFailure(folder: string): Error | undefined {
   try {
-    const reason = JSON.parse(readFileSync(join(folder, FAILED_FILE), 'utf8')) as { message?: unknown };
+    const path = join(folder, FAILED_FILE);
+    if (statSync(path).size > 1 << 20) return new ConflictError(`${FAILED_FILE} is in ${folder}`, { path: folder });
+    const reason = JSON.parse(readFileSync(path, 'utf8')) as { message?: unknown };
     return new ConflictError(`the DCP checkpoint in ${folder} cannot be completed: ${String(reason.message)}`, {
       path: folder,
     });
