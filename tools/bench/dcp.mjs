@@ -147,6 +147,7 @@ def worker(rank, port, out):
     dist.barrier()
     if rank == 0:
         with open(out, 'w') as f: json.dump({'seconds': time.perf_counter() - t, 'files': len([n for n in os.listdir(path) if n.endswith('.distcp')])}, f)
+    dist.barrier()  # nobody leaves while another still talks (gloo aborts otherwise)
     dist.destroy_process_group()
 
 if work == 'whole':

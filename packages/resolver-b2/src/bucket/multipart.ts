@@ -57,16 +57,6 @@ function* cutParts(chunks: readonly Uint8Array[], partSize: number, hash: Backgr
   }
 }
 
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
-}
-
 /** Creates the multipart upload, and says its id before any part is sent (for the index's intent). */
 export async function createUpload(
   client: S3Client,
@@ -188,7 +178,7 @@ export async function putWhole(
   size: number,
   options: PartUploadOptions = {},
 ): Promise<string> {
-  const body = concat(chunks, size);
+  const body = Buffer.concat(chunks, size);
   await withRetries(`PUT s3://${bucket}/${key}`, options, () =>
     client.send(
       new PutObjectCommand({

@@ -17,19 +17,17 @@ import {
 import type { TorchReadOptions } from '../read.js';
 import { SAVE_DTYPES } from '../write.js';
 import { METADATA_FILE } from './metadata.js';
-import { openDcp } from './read.js';
+import { dcpFolder, openDcp } from './read.js';
 import { saveDcp } from './write.js';
 
 const MARKER = Buffer.from('torch.distributed.checkpoint.metadata');
 
-function folderOf(path: string): string {
-  return path.endsWith(`/${METADATA_FILE}`) || path === METADATA_FILE ? join(path, '..') : path;
-}
-
 async function load(path: string, options: TorchReadOptions = {}): Promise<Loaded> {
-  const checkpoint = openDcp(folderOf(path), options);
+  const checkpoint = openDcp(dcpFolder(path), options);
   try {
-    return { state: checkpoint.load(), metadata: {}, format: 'dcp', zeroCopy: !options.copy };
+    // Views of the mapped files only where each tensor is stored whole, as one chunk.
+    const whole = [...checkpoint.metadata.entries.values()].every((e) => e.kind === 'bytes' || e.chunks.length === 1);
+    return { state: checkpoint.load(), metadata: {}, format: 'dcp', zeroCopy: whole && !options.copy };
   } finally {
     checkpoint.close();
   }
@@ -37,13 +35,13 @@ async function load(path: string, options: TorchReadOptions = {}): Promise<Loade
 
 /** Writes a one-process DCP checkpoint into the folder. */
 async function save(path: string, state: StateTree): Promise<SaveResult> {
-  const folder = folderOf(path);
+  const folder = dcpFolder(path);
   const { file } = await saveDcp(folder, state);
   return { ...file, files: [file] };
 }
 
 async function inspect(path: string, options: TorchReadOptions = {}): Promise<Inspection> {
-  const checkpoint = openDcp(folderOf(path), options);
+  const checkpoint = openDcp(dcpFolder(path), options);
   try {
     const tensors: TensorInfo[] = [];
     for (const [name, entry] of checkpoint.metadata.entries) {

@@ -83,9 +83,15 @@ function readMetadataFile(folder: string): Uint8Array {
   }
 }
 
+/** The checkpoint folder a location names: the folder itself, or the folder of its `.metadata` file. */
+export function dcpFolder(location: string): string {
+  if (location === METADATA_FILE) return '.';
+  return location.endsWith(`/${METADATA_FILE}`) ? location.slice(0, -METADATA_FILE.length - 1) : location;
+}
+
 /** Opens a DCP checkpoint folder (or its `.metadata` file). Nothing in it is run. */
 export function openDcp(location: string, options: TorchReadOptions = {}): DcpCheckpoint {
-  const folder = location.endsWith(`/${METADATA_FILE}`) ? location.slice(0, -METADATA_FILE.length - 1) : location;
+  const folder = dcpFolder(location);
   const metadata = parseDcpMetadata(readMetadataFile(folder), join(folder, METADATA_FILE));
   const files = new Map<string, MappedFile>();
   const checked = new Set<string>();

@@ -227,8 +227,8 @@ export async function saveDcp(
   // 3. Publish when every part is there; else wait for whoever does.
   const committer = await tryCommit(folder, worldSize, saveId, fsync);
   if (committer || options.timeoutMs === 0) return { file, committed: committer || isCommitted(folder), committer };
-  await waitForCommit(folder, worldSize, saveId, fsync, options.timeoutMs ?? 600_000);
-  return { file, committed: true, committer: false };
+  const published = await waitForCommit(folder, worldSize, saveId, fsync, options.timeoutMs ?? 600_000);
+  return { file, committed: true, committer: published };
 }
 
 function exists(path: string): boolean {
@@ -259,20 +259,22 @@ function readFailure(folder: string): Error | undefined {
   }
 }
 
+/** Waits until the checkpoint is published; true when this rank published it (the others came later). */
 async function waitForCommit(
   folder: string,
   worldSize: number,
   saveId: string,
   fsync: boolean,
   timeoutMs: number,
-): Promise<void> {
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!isCommitted(folder)) {
     // A rank that wrote its manifest after this one looked may have died before committing: try again.
-    if (await tryCommit(folder, worldSize, saveId, fsync)) return;
+    if (await tryCommit(folder, worldSize, saveId, fsync)) return true;
     if (Date.now() > deadline) throw notCompleted(folder, worldSize, saveId, timeoutMs);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+  return false;
 }
 
 /** Why a checkpoint did not complete: the ranks with no part, or parts left by another attempt. */

@@ -61,6 +61,13 @@ def join_group(rank, world, port):
     return init_device_mesh("cpu", (world,))
 
 
+def leave_group():
+    # Every rank reaches this point before any tears its connections down: a rank that left while
+    # another was still talking made gloo abort ("terminate called without an active exception").
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def full_state():
     g = torch.Generator().manual_seed(7)
     return {
@@ -85,7 +92,7 @@ def save_worker(rank, world, port, out):
     state["model"]["emb"] = distribute_tensor(state["model"]["emb"], mesh, [Shard(1)])
     state["model"]["b"] = distribute_tensor(state["model"]["b"], mesh, [Replicate()])
     dcp.save(state, checkpoint_id=out)
-    dist.destroy_process_group()
+    leave_group()
 
 
 def save(out, world):
@@ -139,7 +146,7 @@ def load_worker(rank, world, port, out, spec, result):
     if rank == 0:
         with open(result, "w") as f:
             json.dump(described, f)
-    dist.destroy_process_group()
+    leave_group()
 
 
 def load(out, world):
