@@ -14,12 +14,15 @@ import {
   fromTypedArray,
   NetworkError,
   type Tensor,
+  TrackedRun,
+  type Tracker,
   tensorsEqual,
   UnsupportedError,
   VetoedError,
 } from '@ckpt/core';
 import { type CheckpointEvents, HookManager } from '@ckpt/hooks';
 import { safetensors } from '@ckpt/storage-safetensors';
+import { connect } from '@ckpt/tracker-sqlite';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BucketCheckpoints, type BucketCheckpointsOptions } from '../src/index.js';
 import { credentials, directClient, fresh, makeBucket } from './support/helpers.js';
@@ -216,6 +219,33 @@ describe('checkpoints straight to a bucket', () => {
       'afterLoad:',
       'beforeSave:',
     ]);
+  });
+
+  it('tells a tracker (SQLite) of every checkpoint committed and deleted; a tracker that fails only warns', async () => {
+    const database = await connect(`${fresh('tracking')}.db`);
+    const run = await TrackedRun.start(database, { name: 'bucket-run' });
+    const checkpoints = await open({ tracker: run, keepLast: 1 });
+    await checkpoints.save({ state: state(1), step: 1, metrics: { loss: 0.5 } });
+    const kept = await checkpoints.save({ state: state(1), step: 2, metrics: { loss: 0.25 } });
+    await database.flush();
+    const tracked = await database.checkpoints(run.id);
+    expect(tracked.map((c) => [c.id, c.step, c.sha256, c.path])).toEqual([
+      [kept.id, 2, kept.sha256, `s3://${bucket}/${kept.key}`],
+    ]);
+    expect((await database.metricHistory(run.id, 'loss')).map((p) => p.value)).toEqual([0.5, 0.25]);
+    await database.close();
+
+    const warnings: string[] = [];
+    const broken: Tracker = {
+      name: 'broken',
+      recordCheckpoint: () => {
+        throw new Error('the tracking server is down');
+      },
+    };
+    const failing = await open({ tracker: broken, warn: (m) => warnings.push(m) });
+    await failing.save({ state: state(1), step: 1 });
+    expect(warnings.join()).toMatch(/broken could not record a checkpoint: the tracking server is down/);
+    expect(await failing.list()).toHaveLength(1);
   });
 
   it('two writers saving at once keep both their records (conditional index writes)', async () => {

@@ -27,6 +27,7 @@ import {
 import {
   type CheckpointEvents,
   type CheckpointInfo,
+  type CheckpointRecord,
   ConflictError,
   type EventSink,
   InvalidArgumentError,
@@ -35,6 +36,7 @@ import {
   type SaveOptions,
   type StateTree,
   type StorageBackend,
+  type Tracker,
   UnsupportedError,
   VetoedError,
 } from '@ckpt/core';
@@ -79,6 +81,13 @@ export interface BucketCheckpointsOptions extends PartUploadOptions {
   saveOptions?: SaveOptions;
   /** Receives beforeSave (which may veto or add metadata), afterSave, before/afterLoad and before/afterDelete. */
   hooks?: EventSink<CheckpointEvents>;
+  /**
+   * Told of every checkpoint committed or deleted, as the CheckpointManager
+   * tells it (a TrackedRun over SQLite, PostgreSQL or MySQL). The bucket's
+   * index stays the truth: a tracker that fails gets a warning, and the save
+   * or delete stands.
+   */
+  tracker?: Tracker;
   warn?: (message: string) => void;
 }
 
@@ -249,6 +258,11 @@ export class BucketCheckpoints {
       if (!index.records.some((r) => r.id === id)) index.records.push(record);
       expired = this.#retire(index);
     });
+    await this.#tell('record', (tracker) => tracker.recordCheckpoint(this.#trackerRecord(record)));
+    if (Object.keys(record.metrics).length > 0)
+      await this.#tell('record', (tracker) =>
+        tracker.recordMetrics?.(options.experiment, record.metrics, { step: record.step, epoch: record.epoch }),
+      );
     await this.#emit('afterSave', {
       experiment: options.experiment,
       record: this.#info(record),
@@ -256,7 +270,10 @@ export class BucketCheckpoints {
     });
     for (const gone of expired) await this.#emit('beforeDelete', this.#deleteContext(gone, 'retention'));
     await this.#finishDeletions(expired.map((r) => r.key));
-    for (const gone of expired) await this.#emit('afterDelete', this.#deleteContext(gone, 'retention'));
+    for (const gone of expired) {
+      await this.#tell('remove', (tracker) => tracker.removeCheckpoint?.(options.experiment, gone.id));
+      await this.#emit('afterDelete', this.#deleteContext(gone, 'retention'));
+    }
     return record;
   }
 
@@ -273,6 +290,41 @@ export class BucketCheckpoints {
       size: record.size,
       sha256: record.sha256,
     };
+  }
+
+  /** A record as trackers take it (the CheckpointManager's shape; the path is the object's URL). */
+  #trackerRecord(record: BucketRecord): CheckpointRecord {
+    return {
+      id: record.id,
+      sequence: 0,
+      experiment: this.#options.experiment,
+      model: this.#options.experiment,
+      epoch: record.epoch,
+      step: record.step,
+      timestamp: record.created,
+      file: record.key.slice(this.prefix.length),
+      format: this.#options.storage.name,
+      size: record.size,
+      sha256: record.sha256,
+      metrics: { ...record.metrics },
+      tags: [],
+      isBest: false,
+      isLatest: true,
+      protected: false,
+      status: 'ok',
+      path: `s3://${this.bucket}/${record.key}`,
+    };
+  }
+
+  /** Tells the tracker; its failure is a warning, never a failed save or delete. */
+  async #tell(what: string, call: (tracker: Tracker) => unknown): Promise<void> {
+    const tracker = this.#options.tracker;
+    if (!tracker) return;
+    try {
+      await call(tracker);
+    } catch (error) {
+      this.#options.warn?.(`the tracker ${tracker.name} could not ${what} a checkpoint: ${(error as Error).message}`);
+    }
   }
 
   #deleteContext(record: BucketRecord, reason: string) {
@@ -371,6 +423,7 @@ export class BucketCheckpoints {
       if (!index.deleting.includes(record.key)) index.deleting.push(record.key);
     });
     await this.#finishDeletions([record.key]);
+    await this.#tell('remove', (tracker) => tracker.removeCheckpoint?.(this.#options.experiment, record.id));
     await this.#emit('afterDelete', this.#deleteContext(record, 'user'));
   }
 
