@@ -248,6 +248,22 @@ describe('checkpoints straight to a bucket', () => {
     expect(await failing.list()).toHaveLength(1);
   });
 
+  it('keeps the best checkpoint through retention, and loads it by name', async () => {
+    const checkpoints = await open({ keepLast: 1, best: { monitor: 'loss', mode: 'min' } });
+    for (const [step, loss] of [
+      [1, 0.5],
+      [2, 0.2],
+      [3, 0.4],
+    ] as const)
+      await checkpoints.save({ state: state(1, step), step, metrics: { loss } });
+    expect((await checkpoints.list()).map((r) => r.step).sort()).toEqual([2, 3]);
+    const best = await checkpoints.load('best');
+    expect(best.record.step).toBe(2);
+    expect(tensorsEqual(best.state['layers.0.weight'] as Tensor, state(1, 2)['layers.0.weight'] as Tensor)).toBe(true);
+    await expect(open({ keepLast: 0 })).rejects.toThrow(/keepLast must be/);
+    await expect(open({ best: { monitor: 'loss', mode: 'up' as 'min' } })).rejects.toThrow(/best must be/);
+  });
+
   it('two writers saving at once keep both their records (conditional index writes)', async () => {
     const first = await open();
     const second = await BucketCheckpoints.open({

@@ -66,6 +66,8 @@ export interface BucketCheckpointsOptions extends PartUploadOptions {
   cacheDir: string;
   /** Keep only the newest this many checkpoints (default: all). */
   keepLast?: number;
+  /** Which checkpoint is best: the lowest ('min') or highest ('max') value of a metric. It is never retired. */
+  best?: { monitor: string; mode: 'min' | 'max' };
   /**
    * Conditional writes (`If-Match` / `If-None-Match`) for the index and for
    * new objects. 'auto' (default) tries them at open and falls back to
@@ -115,6 +117,17 @@ function parseLocation(location: string): { bucket: string; prefix: string } {
   return { bucket: match[1] as string, prefix: prefix ? `${prefix}/` : '' };
 }
 
+function checkRetention(options: BucketCheckpointsOptions): void {
+  const { keepLast, best } = options;
+  if (keepLast !== undefined && (!Number.isSafeInteger(keepLast) || keepLast < 1))
+    throw new InvalidArgumentError(`keepLast must be a whole number >= 1, got ${String(keepLast)}`);
+  if (
+    best !== undefined &&
+    (typeof best.monitor !== 'string' || best.monitor === '' || !['min', 'max'].includes(best.mode))
+  )
+    throw new InvalidArgumentError('best must be { monitor: a metric name, mode: "min" or "max" }');
+}
+
 /** The checkpoint's name: its step, the time and a random suffix (two writers never collide). */
 function newId(step: number): string {
   const time = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '_');
@@ -149,6 +162,7 @@ export class BucketCheckpoints {
         `the ${options.storage.name} backend cannot encode in memory: it cannot save to a bucket`,
       );
     checkName(options.experiment);
+    checkRetention(options);
     const { bucket, prefix } = parseLocation(options.location);
     const experimentPrefix = `${prefix}${options.experiment}/`;
     const mode = options.conditionalWrites ?? 'auto';
@@ -253,12 +267,15 @@ export class BucketCheckpoints {
       created: new Date().toISOString(),
     };
     let expired: BucketRecord[] = [];
+    let kept: BucketRecord[] = [];
     await this.#index.update((index) => {
       index.pending = index.pending.filter((p) => p.id !== id);
       if (!index.records.some((r) => r.id === id)) index.records.push(record);
       expired = this.#retire(index);
+      kept = index.records;
     });
-    await this.#tell('record', (tracker) => tracker.recordCheckpoint(this.#trackerRecord(record)));
+    const isBest = this.#best(kept)?.id === id;
+    await this.#tell('record', (tracker) => tracker.recordCheckpoint(this.#trackerRecord(record, isBest)));
     if (Object.keys(record.metrics).length > 0)
       await this.#tell('record', (tracker) =>
         tracker.recordMetrics?.(options.experiment, record.metrics, { step: record.step, epoch: record.epoch }),
@@ -293,7 +310,7 @@ export class BucketCheckpoints {
   }
 
   /** A record as trackers take it (the CheckpointManager's shape; the path is the object's URL). */
-  #trackerRecord(record: BucketRecord): CheckpointRecord {
+  #trackerRecord(record: BucketRecord, isBest: boolean): CheckpointRecord {
     return {
       id: record.id,
       sequence: 0,
@@ -308,7 +325,7 @@ export class BucketCheckpoints {
       sha256: record.sha256,
       metrics: { ...record.metrics },
       tags: [],
-      isBest: false,
+      isBest,
       isLatest: true,
       protected: false,
       status: 'ok',
@@ -336,12 +353,32 @@ export class BucketCheckpoints {
     if (result?.vetoed) throw new VetoedError(result.vetoed.hook, result.vetoed.reason, event);
   }
 
-  /** Moves the records past `keepLast` (oldest first by step, then time) to `deleting`; returns them. */
+  /** The best of `records` by the `best` option's metric, or undefined (no option, or no record has the metric). */
+  #best(records: readonly BucketRecord[]): BucketRecord | undefined {
+    const best = this.#options.best;
+    if (!best) return undefined;
+    const scored = records.filter((r) => typeof r.metrics[best.monitor] === 'number');
+    const sign = best.mode === 'max' ? -1 : 1;
+    // Ties go to the earlier checkpoint: a later one must improve to take over.
+    return scored.reduce<BucketRecord | undefined>(
+      (winner, r) =>
+        winner === undefined ||
+        sign * ((r.metrics[best.monitor] as number) - (winner.metrics[best.monitor] as number)) < 0
+          ? r
+          : winner,
+      undefined,
+    );
+  }
+
+  /** Moves the records past `keepLast` (oldest first by step, then time; never the best) to `deleting`; returns them. */
   #retire(index: IndexData): BucketRecord[] {
     const keep = this.#options.keepLast;
     if (keep === undefined || index.records.length <= keep) return [];
-    const order = [...index.records].sort((a, b) => a.step - b.step || a.created.localeCompare(b.created));
-    const expired = order.slice(0, index.records.length - keep);
+    const best = this.#best(index.records);
+    const order = [...index.records]
+      .filter((r) => r.id !== best?.id)
+      .sort((a, b) => a.step - b.step || a.created.localeCompare(b.created));
+    const expired = order.slice(0, Math.max(0, order.length - keep));
     const gone = new Set(expired.map((r) => r.id));
     index.records = index.records.filter((r) => !gone.has(r.id));
     for (const r of expired) if (!index.deleting.includes(r.key)) index.deleting.push(r.key);
@@ -363,13 +400,15 @@ export class BucketCheckpoints {
     );
   }
 
-  /** The record of `id`, or of 'latest' (the highest step). */
+  /** The record of `id`, of 'latest' (the highest step), or of 'best' (by the `best` option). */
   async record(id: string): Promise<BucketRecord> {
     const records = await this.list();
     const found =
       id === 'latest'
         ? [...records].sort((a, b) => b.step - a.step || b.created.localeCompare(a.created))[0]
-        : records.find((r) => r.id === id);
+        : id === 'best'
+          ? this.#best(records)
+          : records.find((r) => r.id === id);
     if (!found) throw new NotFoundError(`no checkpoint ${id} in s3://${this.bucket}/${this.prefix}`, { found: id });
     return found;
   }
