@@ -298,6 +298,13 @@ describe.skipIf(skipPython)('torch.distributed.checkpoint: hostile folders', () 
     expect(existsSync(pwned)).toBe(false);
   });
 
+  it('a stored value holding a numpy array is refused unless numpy is allowed, as for a .pt file', () => {
+    const dir = hostile('numpy-value');
+    expect(() => openDcp(dir).value('step')).toThrow(UnsafePickleError);
+    const allowed = openDcp(dir, { allowGlobals: ['numpy'] }).value('step') as Tensor;
+    expect([...new Int32Array(allowed.data.slice().buffer)]).toEqual([0, 1, 2, 3]);
+  });
+
   it('a storage file outside the folder, a transform, overlapping chunks, a hole and a range past the end are refused', () => {
     expect(() => openDcp(hostile('path-escapes'))).toThrow(/not a file in the checkpoint folder/);
     expect(() => openDcp(hostile('transform'))).toThrow(UnsupportedError);

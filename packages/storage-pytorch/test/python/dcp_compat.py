@@ -190,6 +190,8 @@ HOSTILE = {
     "metadata-runs-code": lambda out, md: md.__setattr__("planner_data", RunsCode()),
     # A stored value (read by torch with weights_only=False) runs code.
     "value-runs-code": None,
+    # A stored value that holds a numpy array (as an RNG state does): data, but only with numpy allowed.
+    "numpy-value": None,
     # A storage file outside the folder.
     "path-escapes": lambda out, md: md.storage_data[first_item(md, "w")].__setattr__("relative_path", "../outside.distcp"),
     # An item stored through a transform ckpt does not implement.
@@ -209,6 +211,10 @@ def hostile(out, kind):
     state = {"w": torch.arange(12, dtype=torch.float32).reshape(4, 3), "step": 1}
     if kind == "value-runs-code":
         state["step"] = RunsCode()
+    if kind == "numpy-value":
+        import numpy
+
+        state["step"] = numpy.arange(4, dtype=numpy.int32)
     dcp.save(state, checkpoint_id=out, no_dist=True)
     change = HOSTILE[kind]
     if change:
