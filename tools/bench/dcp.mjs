@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { tensor } from '@ckpt/core';
 import { DcpShard, openDcp } from '@ckpt/storage-pytorch';
 import {
   ddFloor,
@@ -46,10 +47,10 @@ function rankState(rank) {
   for (let i = 0; i < TENSORS; i++) {
     const data = new Uint8Array(each * 1024 * 4);
     new Float32Array(data.buffer).fill(i + 1);
-    model[`layers.${i}.weight`] = new DcpShard(
-      { dtype: 'F32', shape: [each, 1024], data },
-      { offsets: [rank * each, 0], shape: [rows, 1024] },
-    );
+    model[`layers.${i}.weight`] = new DcpShard(tensor('F32', [each, 1024], data), {
+      offsets: [rank * each, 0],
+      shape: [rows, 1024],
+    });
   }
   return { model };
 }

@@ -44,14 +44,7 @@ import { processAlive, processStartTime, renameDurably, sha256File, tempPathFor 
 import { checkName } from '../cache.js';
 import { downloadObject, headObject, status, type TransferOptions, withRetries } from '../transfer.js';
 import { type BucketRecord, type IndexData, IndexObject, type PendingUpload } from './index-object.js';
-import {
-  abortUpload,
-  createUpload,
-  MIN_PART_SIZE,
-  type PartUploadOptions,
-  putWhole,
-  uploadParts,
-} from './multipart.js';
+import { abortUpload, createUpload, type PartUploadOptions, partSizeOf, putWhole, uploadParts } from './multipart.js';
 
 export type { BucketRecord } from './index-object.js';
 
@@ -220,8 +213,8 @@ export class BucketCheckpoints {
       metadata: before.metadata,
     }) as NonNullable<ReturnType<NonNullable<StorageBackend['encode']>>>;
     const client = options.client;
-    const partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 16 << 20);
-    const uploadId = encoded.size > partSize ? await createUpload(client, this.bucket, key, options) : undefined;
+    const uploadId =
+      encoded.size > partSizeOf(options) ? await createUpload(client, this.bucket, key, options) : undefined;
     const intent: PendingUpload = {
       id,
       key,

@@ -20,7 +20,12 @@ import { headObject, status, type TransferOptions, withRetries } from '../transf
 import { BackgroundSha256 } from './background-hash.js';
 
 /** S3's smallest part (but the last). */
-export const MIN_PART_SIZE = 5 << 20;
+const MIN_PART_SIZE = 5 << 20;
+
+/** The part size `options` ask for: 16 MiB by default, never under S3's minimum. */
+export function partSizeOf(options: { partSize?: number }): number {
+  return Math.max(MIN_PART_SIZE, options.partSize ?? 16 << 20);
+}
 
 export interface PartUploadOptions extends TransferOptions {
   /** Bytes per part (default 16 MiB, at least 5 MiB). */
@@ -93,7 +98,7 @@ export async function uploadParts(
   size: number,
   options: PartUploadOptions = {},
 ): Promise<string> {
-  const partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 16 << 20);
+  const partSize = partSizeOf(options);
   // Hashed on a worker thread: this one drives the sockets.
   const hash = new BackgroundSha256();
   const parts = cutParts(chunks, partSize, hash);

@@ -13,7 +13,7 @@
  * leaves nothing a reader would take for complete.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ConflictError,
@@ -175,7 +175,7 @@ export async function saveDcp(
     throw new InvalidArgumentError(`rank must be an integer in [0, ${worldSize}), got ${String(rank)}`);
   if (!isPlainObject(state)) throw new InvalidArgumentError('the state must be a plain object at the top');
   mkdirSync(folder, { recursive: true });
-  if (exists(join(folder, METADATA_FILE)))
+  if (existsSync(join(folder, METADATA_FILE)))
     throw new ConflictError(`${folder} already holds a DCP checkpoint (${METADATA_FILE}): refused to write over it`, {
       path: folder,
     });
@@ -231,19 +231,10 @@ export async function saveDcp(
   return { file, committed: true, committer: published };
 }
 
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function isCommitted(folder: string): boolean {
   const failed = readFailure(folder);
   if (failed) throw failed;
-  return exists(join(folder, METADATA_FILE));
+  return existsSync(join(folder, METADATA_FILE));
 }
 
 function readFailure(folder: string): Error | undefined {
@@ -299,7 +290,7 @@ function missingRanks(folder: string, worldSize: number): number[] {
 
 /** Publishes `.metadata` when every rank's manifest is present; true when this call did. */
 async function tryCommit(folder: string, worldSize: number, saveId: string, fsync: boolean): Promise<boolean> {
-  if (missingRanks(folder, worldSize).length > 0 || exists(join(folder, METADATA_FILE))) return false;
+  if (missingRanks(folder, worldSize).length > 0 || existsSync(join(folder, METADATA_FILE))) return false;
   const manifests: Manifest[] = [];
   for (let r = 0; r < worldSize; r++) {
     const manifest = readManifest(folder, r, worldSize);
