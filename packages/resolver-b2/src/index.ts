@@ -7,6 +7,7 @@
 // NetworkError is core's (one error registry); re-exported here, where it used to live.
 export { NetworkError } from '@ckpt/core';
 export {
+  type BackgroundSave,
   BucketCheckpoints,
   type BucketCheckpointsOptions,
   type BucketRecord,

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -12,6 +13,7 @@ import {
 import {
   FormatError,
   fromTypedArray,
+  IntegrityError,
   NetworkError,
   type Tensor,
   TrackedRun,
@@ -83,10 +85,14 @@ async function keysUnder(prefix: string): Promise<string[]> {
   return (page.Contents ?? []).map((o) => o.Key as string).sort();
 }
 
-async function objectSha256(key: string): Promise<string> {
+async function objectBytes(key: string): Promise<Buffer> {
   const object = await directClient().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from((await object.Body?.transformToByteArray()) ?? new Uint8Array());
+}
+
+async function objectSha256(key: string): Promise<string> {
   return createHash('sha256')
-    .update((await object.Body?.transformToByteArray()) ?? new Uint8Array())
+    .update(await objectBytes(key))
     .digest('hex');
 }
 
@@ -262,6 +268,125 @@ describe('checkpoints straight to a bucket', () => {
     expect(tensorsEqual(best.state['layers.0.weight'] as Tensor, state(1, 2)['layers.0.weight'] as Tensor)).toBe(true);
     await expect(open({ keepLast: 0 })).rejects.toThrow(/keepLast must be/);
     await expect(open({ best: { monitor: 'loss', mode: 'up' as 'min' } })).rejects.toThrow(/best must be/);
+  });
+
+  it('keeps protected checkpoints through retention; tags and descriptions are kept in the index and reach the tracker', async () => {
+    const database = await connect(`${fresh('tracking')}.db`);
+    const run = await TrackedRun.start(database, { name: 'labels' });
+    const checkpoints = await open({ keepLast: 1, tracker: run });
+    const first = await checkpoints.save({ state: state(1, 1), step: 1, tags: ['warmup', 'warmup'], protect: true });
+    expect(first).toMatchObject({ tags: ['warmup'], protected: true });
+    const second = await checkpoints.save({ state: state(1, 2), step: 2 });
+    await checkpoints.tag(second.id, 'candidate', 'eval');
+    await checkpoints.untag(second.id, 'eval');
+    await checkpoints.describe('latest', 'before the learning-rate drop');
+    await checkpoints.protect(second.id);
+    await checkpoints.save({ state: state(1, 3), step: 3 });
+    await checkpoints.save({ state: state(1, 4), step: 4 });
+    // keepLast counts the unprotected ones only: steps 1 and 2 are protected, 4 is the newest.
+    const kept = await checkpoints.list();
+    expect(kept.map((r) => r.step).sort()).toEqual([1, 2, 4]);
+    expect(kept.find((r) => r.id === second.id)).toMatchObject({
+      tags: ['candidate'],
+      protected: true,
+      description: 'before the learning-rate drop',
+    });
+    await expect(checkpoints.delete(first.id)).rejects.toThrow(/is protected/);
+    await checkpoints.unprotect(first.id);
+    await checkpoints.delete(first.id);
+    await checkpoints.delete(second.id, { force: true });
+    expect((await checkpoints.list()).map((r) => r.step)).toEqual([4]);
+    await expect(checkpoints.tag('latest', '')).rejects.toThrow(/tags must be/);
+    await expect(checkpoints.save({ state: state(1), step: 5, tags: [42 as unknown as string] })).rejects.toThrow(
+      /tags must be/,
+    );
+    await expect(checkpoints.describe('latest', 'x'.repeat(5000))).rejects.toThrow(/description/);
+    await database.flush();
+    const tracked = await database.checkpoints(run.id);
+    expect(tracked.map((c) => c.step)).toEqual([4]);
+    await database.close();
+  });
+
+  it('verify reads every object back and names the ones that are corrupted or gone', async () => {
+    const checkpoints = await open();
+    const whole = await checkpoints.save({ state: state(1, 1), step: 1 });
+    const damaged = await checkpoints.save({ state: state(1, 2), step: 2 });
+    const lost = await checkpoints.save({ state: state(1, 3), step: 3 });
+    await checkpoints.load(damaged.id); // a good copy in the cache must not hide the bucket's bad one
+    const bytes = await objectBytes(damaged.key);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+    await directClient().send(new PutObjectCommand({ Bucket: bucket, Key: damaged.key, Body: bytes }));
+    await directClient().send(new DeleteObjectCommand({ Bucket: bucket, Key: lost.key }));
+    const results = await checkpoints.verify();
+    expect(results.map((r) => [r.id, r.status])).toEqual([
+      [whole.id, 'ok'],
+      [damaged.id, 'corrupted'],
+      [lost.id, 'missing'],
+    ]);
+    const corrupted = results[1];
+    expect(corrupted?.expected).toBe(damaged.sha256);
+    expect(corrupted?.actual).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(corrupted?.problem).toMatch(/does not match its SHA-256/);
+    await expect(checkpoints.load(damaged.id)).rejects.toThrow(IntegrityError);
+    expect(await checkpoints.verify(whole.id)).toEqual([results[0]]);
+  });
+
+  it('reads an index written before tags and protection, and refuses malformed labels in one', async () => {
+    const checkpoints = await open();
+    const saved = await checkpoints.save({ state: state(1), step: 1 });
+    const key = `${checkpoints.prefix}index.json`;
+    const index = JSON.parse((await objectBytes(key)).toString());
+    const write = (body: unknown) =>
+      directClient().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(body) }));
+    const { tags, protected: wasProtected, ...older } = index.records[0];
+    await write({ ...index, records: [older] });
+    expect(await checkpoints.list()).toEqual([{ ...saved, tags: [], protected: false }]);
+    await write({ ...index, records: [{ ...older, tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }] });
+    await expect(checkpoints.list()).rejects.toThrow(/malformed tags/);
+    await write({ ...index, records: [{ ...older, tags: ['x'.repeat(201)] }] });
+    await expect(checkpoints.list()).rejects.toThrow(FormatError);
+    await write({ ...index, records: [{ ...older, protected: 'yes' }] });
+    await expect(checkpoints.list()).rejects.toThrow(FormatError);
+    // A "__proto__" key in JSON is an own key: it must neither travel on nor change a prototype.
+    const hostile = JSON.stringify({ ...index, records: [{ ...older, extra: 'x' }] }).replace(
+      '"extra"',
+      '"__proto__":{"polluted":true},"extra"',
+    );
+    await directClient().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: hostile }));
+    const [read] = await checkpoints.list();
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+    expect(read && Object.keys(read).sort()).toEqual(Object.keys({ ...saved }).sort());
+    expect([tags, wasProtected]).toEqual([[], false]);
+  });
+
+  it('a background save holds the values at the call, though the caller overwrites its tensors at once; a failed one is told by flush', async () => {
+    const checkpoints = await open();
+    const live = state(8, 1);
+    const first = checkpoints.saveInBackground({ state: live, step: 1 });
+    const second = checkpoints.saveInBackground({ state: live, step: 2 }, { snapshot: 'copy' });
+    for (const tensor of Object.values(live)) new Float32Array(tensor.data.buffer).fill(-7); // the next training step
+    await checkpoints.flush();
+    const [one, two] = await Promise.all([first.done, second.done]);
+    expect([one.status, two.status]).toEqual(['saved', 'saved']);
+    expect([one, two].map((s) => s.status === 'saved' && s.record.step)).toEqual([1, 2]);
+    for (const saved of [one, two]) {
+      const loaded = await checkpoints.load(saved.status === 'saved' ? saved.record.id : 'none');
+      expect(tensorsEqual(loaded.state['layers.3.weight'] as Tensor, state(8, 1)['layers.3.weight'] as Tensor)).toBe(
+        true,
+      );
+    }
+
+    proxy.reset();
+    proxy.failNext(/^PUT \S+partNumber=/, 1000, 500);
+    const failing = checkpoints.saveInBackground({ state: state(8), step: 3 });
+    expect(() => checkpoints.saveInBackground({ state: state(1), step: -1 })).toThrow(/step must be/);
+    const ended = await failing.done;
+    proxy.reset();
+    expect(ended.status).toBe('failed');
+    await expect(checkpoints.flush()).rejects.toThrow(NetworkError);
+    await checkpoints.flush(); // told once
+    expect((await checkpoints.list()).map((r) => r.step).sort()).toEqual([1, 2]);
+    expect(await uploadsUnder(checkpoints.prefix)).toBe(0);
   });
 
   it('two writers saving at once keep both their records (conditional index writes)', async () => {

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   DeleteObjectCommand,
   ListMultipartUploadsCommand,
@@ -30,21 +30,26 @@ import {
   type CheckpointRecord,
   ConflictError,
   type EventSink,
-  InvalidArgumentError,
+  IntegrityError,
   type Loaded,
   NotFoundError,
   type SaveOptions,
+  type SnapshotMode,
   type StateTree,
   type StorageBackend,
+  snapshotState,
   type Tracker,
   UnsupportedError,
+  type VerifyResult,
   VetoedError,
 } from '@ckpt/core';
 import { processAlive, processStartTime, renameDurably, sha256File, tempPathFor } from '@ckpt/native';
 import { checkName } from '../cache.js';
 import { downloadObject, headObject, status, type TransferOptions, withRetries } from '../transfer.js';
 import { type BucketRecord, type IndexData, IndexObject, type PendingUpload } from './index-object.js';
+import { checkDescription, checkRetention, checkSaveInput, checkTags, newId, parseLocation } from './input.js';
 import { abortUpload, createUpload, type PartUploadOptions, partSizeOf, putWhole, uploadParts } from './multipart.js';
+import { bestOf, latestOf, retire } from './ranking.js';
 
 export type { BucketRecord } from './index-object.js';
 
@@ -57,7 +62,7 @@ export interface BucketCheckpointsOptions extends PartUploadOptions {
   client: S3Client;
   /** Where loads are cached: `<cacheDir>/<experiment>/<id>/<file>`. */
   cacheDir: string;
-  /** Keep only the newest this many checkpoints (default: all). */
+  /** Keep only the newest this many checkpoints, besides the best and the protected ones (default: all). */
   keepLast?: number;
   /** Which checkpoint is best: the lowest ('min') or highest ('max') value of a metric. It is never retired. */
   best?: { monitor: string; mode: 'min' | 'max' };
@@ -92,39 +97,19 @@ export interface BucketSaveInput {
   epoch?: number;
   metrics?: Record<string, number>;
   tags?: string[];
+  /** Kept through retention until unprotected. */
+  protect?: boolean;
+  description?: string;
 }
+
+/** How a background save ended. */
+export type BackgroundSave = { status: 'saved'; record: BucketRecord } | { status: 'failed'; error: unknown };
 
 export interface BucketRecoveryReport {
   /** Uploads of writers that are gone, aborted. */
   abortedUploads: number;
   /** Objects nothing refers to (left by a writer that died, or a deletion cut short), deleted. */
   deletedObjects: number;
-}
-
-function parseLocation(location: string): { bucket: string; prefix: string } {
-  const match = /^(?:s3|b2):\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(location);
-  if (!match) throw new InvalidArgumentError(`not a bucket location: ${location}`, { expected: 's3://bucket/prefix' });
-  const prefix = (match[2] ?? '').replace(/\/*$/, '');
-  if (prefix.split('/').some((part) => part === '..' || part === '.'))
-    throw new InvalidArgumentError(`a bucket prefix cannot hold . or .. parts: ${location}`);
-  return { bucket: match[1] as string, prefix: prefix ? `${prefix}/` : '' };
-}
-
-function checkRetention(options: BucketCheckpointsOptions): void {
-  const { keepLast, best } = options;
-  if (keepLast !== undefined && (!Number.isSafeInteger(keepLast) || keepLast < 1))
-    throw new InvalidArgumentError(`keepLast must be a whole number >= 1, got ${String(keepLast)}`);
-  if (
-    best !== undefined &&
-    (typeof best.monitor !== 'string' || best.monitor === '' || !['min', 'max'].includes(best.mode))
-  )
-    throw new InvalidArgumentError('best must be { monitor: a metric name, mode: "min" or "max" }');
-}
-
-/** The checkpoint's name: its step, the time and a random suffix (two writers never collide). */
-function newId(step: number): string {
-  const time = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '_');
-  return `checkpoint_step_${String(step).padStart(6, '0')}_${time}_${randomBytes(3).toString('hex')}`;
 }
 
 export class BucketCheckpoints {
@@ -134,6 +119,9 @@ export class BucketCheckpoints {
   readonly #options: BucketCheckpointsOptions;
   readonly #index: IndexObject;
   readonly #fileName: string;
+  /** The last background save: the next one starts after it. */
+  #background: Promise<unknown> = Promise.resolve();
+  readonly #failures: unknown[] = [];
 
   private constructor(options: BucketCheckpointsOptions, bucket: string, prefix: string, conditional: boolean) {
     this.#options = options;
@@ -178,21 +166,47 @@ export class BucketCheckpoints {
     return (await this.#index.read()).index.records;
   }
 
+  /**
+   * Snapshots the state (`'copy'` by default; see core's `SnapshotMode`) and
+   * saves it in the background, after the background saves before it. The
+   * caller may change its tensors as soon as this returns. `done` never
+   * rejects: it says how the save ended, and a failure is also thrown by the
+   * next `flush`.
+   */
+  saveInBackground(
+    input: BucketSaveInput,
+    options: { snapshot?: SnapshotMode } = {},
+  ): { done: Promise<BackgroundSave> } {
+    checkSaveInput(input);
+    const snapshot: BucketSaveInput = {
+      ...input,
+      state: snapshotState(input.state, options.snapshot ?? 'copy'),
+      metrics: { ...input.metrics },
+      tags: [...(input.tags ?? [])],
+    };
+    const done = this.#background.then(async (): Promise<BackgroundSave> => {
+      try {
+        return { status: 'saved', record: await this.save(snapshot) };
+      } catch (error) {
+        this.#failures.push(error);
+        return { status: 'failed', error };
+      }
+    });
+    this.#background = done;
+    return { done };
+  }
+
+  /** Waits for the background saves; throws the first failure among them not thrown before. */
+  async flush(): Promise<void> {
+    await this.#background;
+    const [failure] = this.#failures.splice(0);
+    if (failure !== undefined) throw failure;
+  }
+
   /** Encodes, uploads and commits one checkpoint; it is listed only once complete. */
   async save(input: BucketSaveInput): Promise<BucketRecord> {
     const options = this.#options;
-    for (const [name, value] of [
-      ['step', input.step],
-      ['epoch', input.epoch ?? 0],
-    ] as const) {
-      if (!Number.isSafeInteger(value) || value < 0)
-        throw new InvalidArgumentError(`${name} must be a whole number >= 0, got ${String(value)}`);
-    }
-    // The index holds metrics as JSON numbers: NaN or a string would make it unreadable.
-    for (const [name, value] of Object.entries(input.metrics ?? {})) {
-      if (typeof value !== 'number' || !Number.isFinite(value))
-        throw new InvalidArgumentError(`metric ${JSON.stringify(name)} must be a finite number, got ${String(value)}`);
-    }
+    const tags = checkSaveInput(input);
     const id = newId(input.step);
     const key = `${this.prefix}${id}/${this.#fileName}`;
     const started = Date.now();
@@ -202,7 +216,7 @@ export class BucketCheckpoints {
       epoch: input.epoch ?? 0,
       step: input.step,
       metrics: { ...input.metrics },
-      tags: [...(input.tags ?? [])],
+      tags,
       state: input.state,
       metadata: { ...options.saveOptions?.metadata },
       path: `s3://${this.bucket}/${key}`,
@@ -258,16 +272,19 @@ export class BucketCheckpoints {
       epoch: input.epoch ?? 0,
       metrics: { ...input.metrics },
       created: new Date().toISOString(),
+      tags,
+      protected: input.protect === true,
+      ...(input.description === undefined ? {} : { description: input.description }),
     };
     let expired: BucketRecord[] = [];
     let kept: BucketRecord[] = [];
     await this.#index.update((index) => {
       index.pending = index.pending.filter((p) => p.id !== id);
       if (!index.records.some((r) => r.id === id)) index.records.push(record);
-      expired = this.#retire(index);
+      expired = retire(index, options.keepLast, options.best);
       kept = index.records;
     });
-    const isBest = this.#best(kept)?.id === id;
+    const isBest = bestOf(kept, options.best)?.id === id;
     await this.#tell('record', (tracker) => tracker.recordCheckpoint(this.#trackerRecord(record, isBest)));
     if (Object.keys(record.metrics).length > 0)
       await this.#tell('record', (tracker) =>
@@ -296,7 +313,7 @@ export class BucketCheckpoints {
       epoch: record.epoch,
       step: record.step,
       metrics: { ...record.metrics },
-      tags: [],
+      tags: [...record.tags],
       size: record.size,
       sha256: record.sha256,
     };
@@ -317,10 +334,11 @@ export class BucketCheckpoints {
       size: record.size,
       sha256: record.sha256,
       metrics: { ...record.metrics },
-      tags: [],
+      tags: [...record.tags],
+      ...(record.description === undefined ? {} : { description: record.description }),
       isBest,
       isLatest: true,
-      protected: false,
+      protected: record.protected,
       status: 'ok',
       path: `s3://${this.bucket}/${record.key}`,
     };
@@ -346,38 +364,6 @@ export class BucketCheckpoints {
     if (result?.vetoed) throw new VetoedError(result.vetoed.hook, result.vetoed.reason, event);
   }
 
-  /** The best of `records` by the `best` option's metric, or undefined (no option, or no record has the metric). */
-  #best(records: readonly BucketRecord[]): BucketRecord | undefined {
-    const best = this.#options.best;
-    if (!best) return undefined;
-    const scored = records.filter((r) => typeof r.metrics[best.monitor] === 'number');
-    const sign = best.mode === 'max' ? -1 : 1;
-    // Ties go to the earlier checkpoint: a later one must improve to take over.
-    return scored.reduce<BucketRecord | undefined>(
-      (winner, r) =>
-        winner === undefined ||
-        sign * ((r.metrics[best.monitor] as number) - (winner.metrics[best.monitor] as number)) < 0
-          ? r
-          : winner,
-      undefined,
-    );
-  }
-
-  /** Moves the records past `keepLast` (oldest first by step, then time; never the best) to `deleting`; returns them. */
-  #retire(index: IndexData): BucketRecord[] {
-    const keep = this.#options.keepLast;
-    if (keep === undefined || index.records.length <= keep) return [];
-    const best = this.#best(index.records);
-    const order = [...index.records]
-      .filter((r) => r.id !== best?.id)
-      .sort((a, b) => a.step - b.step || a.created.localeCompare(b.created));
-    const expired = order.slice(0, Math.max(0, order.length - keep));
-    const gone = new Set(expired.map((r) => r.id));
-    index.records = index.records.filter((r) => !gone.has(r.id));
-    for (const r of expired) if (!index.deleting.includes(r.key)) index.deleting.push(r.key);
-    return expired;
-  }
-
   /** Deletes the objects, then clears them from the index's journal. */
   async #finishDeletions(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
@@ -398,9 +384,9 @@ export class BucketCheckpoints {
     const records = await this.list();
     const found =
       id === 'latest'
-        ? [...records].sort((a, b) => b.step - a.step || b.created.localeCompare(a.created))[0]
+        ? latestOf(records)
         : id === 'best'
-          ? this.#best(records)
+          ? bestOf(records, this.#options.best)
           : records.find((r) => r.id === id);
     if (!found) throw new NotFoundError(`no checkpoint ${id} in s3://${this.bucket}/${this.prefix}`, { found: id });
     return found;
@@ -414,29 +400,7 @@ export class BucketCheckpoints {
       record: this.#info(record),
       verifyIntegrity: true,
     });
-    const folder = join(this.#options.cacheDir, checkName(this.#options.experiment), checkName(record.id));
-    const path = join(folder, this.#fileName);
-    if (!(existsSync(path) && statSync(path).size === record.size && (await sha256File(path)) === record.sha256)) {
-      mkdirSync(folder, { recursive: true });
-      rmSync(path, { force: true });
-      const info = await headObject(this.#options.client, this.bucket, record.key, this.#options);
-      if (!info) throw new NotFoundError(`s3://${this.bucket}/${record.key} is gone, though its record is there`);
-      const temporary = tempPathFor(path);
-      try {
-        // Checked against the record's digest, not the object's metadata.
-        await downloadObject(
-          this.#options.client,
-          this.bucket,
-          record.key,
-          { ...info, sha256: record.sha256 },
-          temporary,
-          this.#options,
-        );
-        await renameDurably(temporary, path, { fsync: true });
-      } finally {
-        rmSync(temporary, { force: true });
-      }
-    }
+    const path = await this.#cached(record);
     const loaded = await this.#options.storage.load(path);
     await this.#emit('afterLoad', {
       experiment: this.#options.experiment,
@@ -446,17 +410,147 @@ export class BucketCheckpoints {
     return { ...loaded, record, path };
   }
 
-  /** Deletes a checkpoint: its record first, then its object (journaled, so a crash between is finished later). */
-  async delete(id: string): Promise<void> {
+  /**
+   * Checks checkpoints against their records: each object is read whole (into
+   * the cache, where a later load finds it) and hashed. An object that is gone
+   * is `missing`; one whose bytes differ is `corrupted`.
+   */
+  async verify(id: string | 'all' = 'all'): Promise<VerifyResult[]> {
+    const records = id === 'all' ? await this.list() : [await this.record(id)];
+    const results: VerifyResult[] = [];
+    for (const record of records) {
+      const path = `s3://${this.bucket}/${record.key}`;
+      const result: VerifyResult = { id: record.id, status: 'ok', expected: record.sha256, path };
+      try {
+        this.#dropCached(record); // a cached copy proves nothing about the bucket
+        await this.#cached(record);
+        result.actual = record.sha256;
+      } catch (error) {
+        if (error instanceof NotFoundError) result.status = 'missing';
+        else if (error instanceof IntegrityError) {
+          result.status = 'corrupted';
+          result.actual = error.found?.length === 64 ? error.found : undefined; // a digest, not a size
+        } else throw error;
+        result.problem = (error as Error).message;
+      }
+      results.push(result);
+    }
+    return results;
+  }
+
+  #cachePath(record: BucketRecord): string {
+    const folder = join(this.#options.cacheDir, checkName(this.#options.experiment), checkName(record.id));
+    return join(folder, this.#fileName);
+  }
+
+  #dropCached(record: BucketRecord): void {
+    rmSync(this.#cachePath(record), { force: true });
+  }
+
+  /** The record's bytes in the cache, downloaded unless already there and whole; checked against its SHA-256. */
+  async #cached(record: BucketRecord): Promise<string> {
+    const path = this.#cachePath(record);
+    if (existsSync(path) && statSync(path).size === record.size && (await sha256File(path)) === record.sha256)
+      return path;
+    mkdirSync(dirname(path), { recursive: true });
+    rmSync(path, { force: true });
+    const info = await headObject(this.#options.client, this.bucket, record.key, this.#options);
+    if (!info) throw new NotFoundError(`s3://${this.bucket}/${record.key} is gone, though its record is there`);
+    if (info.size !== record.size)
+      throw new IntegrityError(
+        `s3://${this.bucket}/${record.key} holds ${info.size} bytes, its record ${record.size}`,
+        {
+          path: `s3://${this.bucket}/${record.key}`,
+          expected: String(record.size),
+          found: String(info.size),
+        },
+      );
+    const temporary = tempPathFor(path);
+    try {
+      // Checked against the record's digest, not the object's metadata.
+      await downloadObject(
+        this.#options.client,
+        this.bucket,
+        record.key,
+        { ...info, sha256: record.sha256 },
+        temporary,
+        this.#options,
+      );
+      await renameDurably(temporary, path, { fsync: true });
+    } finally {
+      rmSync(temporary, { force: true });
+    }
+    return path;
+  }
+
+  /**
+   * Deletes a checkpoint: its record first, then its object (journaled, so a
+   * crash between is finished later). A protected one needs `force`.
+   */
+  async delete(id: string, options: { force?: boolean } = {}): Promise<void> {
     const record = await this.record(id);
+    if (record.protected && !options.force)
+      throw new ConflictError(`checkpoint ${record.id} is protected: unprotect it or pass force`, {
+        path: `s3://${this.bucket}/${record.key}`,
+      });
     await this.#emit('beforeDelete', this.#deleteContext(record, 'user'));
     await this.#index.update((index) => {
       index.records = index.records.filter((r) => r.id !== record.id);
       if (!index.deleting.includes(record.key)) index.deleting.push(record.key);
     });
     await this.#finishDeletions([record.key]);
+    this.#dropCached(record);
     await this.#tell('remove', (tracker) => tracker.removeCheckpoint?.(this.#options.experiment, record.id));
     await this.#emit('afterDelete', this.#deleteContext(record, 'user'));
+  }
+
+  /** Keeps a checkpoint through retention until unprotected. */
+  protect(id: string): Promise<BucketRecord> {
+    return this.#change(id, (r) => {
+      r.protected = true;
+    });
+  }
+
+  unprotect(id: string): Promise<BucketRecord> {
+    return this.#change(id, (r) => {
+      r.protected = false;
+    });
+  }
+
+  async tag(id: string, ...tags: string[]): Promise<BucketRecord> {
+    checkTags(tags);
+    return this.#change(id, (r) => {
+      r.tags = checkTags([...new Set([...r.tags, ...tags])]);
+    });
+  }
+
+  untag(id: string, ...tags: string[]): Promise<BucketRecord> {
+    return this.#change(id, (r) => {
+      r.tags = r.tags.filter((t) => !tags.includes(t));
+    });
+  }
+
+  async describe(id: string, description: string): Promise<BucketRecord> {
+    checkDescription(description);
+    return this.#change(id, (r) => {
+      r.description = description;
+    });
+  }
+
+  /** Changes one record in the index (conditionally written, so concurrent changes are kept), and tells the tracker. */
+  async #change(id: string, change: (record: BucketRecord) => void): Promise<BucketRecord> {
+    const target = (await this.record(id)).id; // 'latest' and 'best' resolve once, before the change
+    let changed: BucketRecord | undefined;
+    let isBest = false;
+    await this.#index.update((index) => {
+      changed = index.records.find((r) => r.id === target);
+      if (changed) change(changed);
+      isBest = bestOf(index.records, this.#options.best)?.id === target;
+    });
+    if (!changed) throw new NotFoundError(`checkpoint ${target} was deleted while it was being changed`);
+    const record = changed;
+    await this.#tell('record', (tracker) => tracker.recordCheckpoint(this.#trackerRecord(record, isBest)));
+    return record;
   }
 
   /**

@@ -27,6 +27,10 @@ export interface BucketRecord {
   epoch: number;
   metrics: Record<string, number>;
   created: string;
+  tags: string[];
+  /** Retention and delete pass it by (delete with `force` removes it). */
+  protected: boolean;
+  description?: string;
 }
 
 /** An upload in flight: recovery aborts it once its writer is gone. */
@@ -54,6 +58,11 @@ const emptyIndex = (): IndexData => ({ version: INDEX_VERSION, records: [], pend
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** Tags and descriptions are labels: bounded, so that an index cannot carry megabytes in one of them. */
+export const MAX_TAGS = 64;
+export const MAX_LABEL = 200;
+export const MAX_DESCRIPTION = 4000;
+export const isTag = (v: unknown): v is string => typeof v === 'string' && v !== '' && v.length <= MAX_LABEL;
 
 /** Checks every field of an index read from the bucket: it is hostile like any file. */
 export function checkIndex(value: unknown, prefix: string, where: string): IndexData {
@@ -84,7 +93,27 @@ export function checkIndex(value: unknown, prefix: string, where: string): Index
       if (typeof number !== 'number') throw bad('a metric is not a number');
       metrics[name] = number;
     }
-    return { ...(record as unknown as BucketRecord), metrics };
+    // Indexes written before tags and protection lack them.
+    const tags = record.tags ?? [];
+    if (!Array.isArray(tags) || tags.length > MAX_TAGS || !tags.every(isTag)) throw bad('a record has malformed tags');
+    if (record.protected !== undefined && typeof record.protected !== 'boolean') throw bad('a record');
+    const description = record.description;
+    if (description !== undefined && (typeof description !== 'string' || description.length > MAX_DESCRIPTION))
+      throw bad('a record has a malformed description');
+    // Only the known fields are kept: nothing else in a hostile record travels on.
+    return {
+      id: record.id as string,
+      key: record.key as string,
+      size: record.size,
+      sha256: record.sha256,
+      step: record.step,
+      epoch: record.epoch,
+      created: record.created,
+      metrics,
+      tags: [...tags],
+      protected: record.protected === true,
+      ...(description === undefined ? {} : { description }),
+    };
   });
   const pending = list('pending').map((p) => {
     const upload = p as Record<string, unknown>;
