@@ -5,7 +5,7 @@
  * JavaScript path, or `CKPT_NATIVE=native` to fail instead of falling back.
  * Both paths give identical results and the same error codes.
  */
-import { type Binding, loadBinding } from './binding.js';
+import { type Binding, type BindingSource, loadBinding } from './binding.js';
 import { type RangeDownload, type RangeDownloadOptions, startDownload } from './download.js';
 import { fromBindingError, NativeErrorCode, nativeError } from './errors.js';
 import { FolderListing } from './folder.js';
@@ -24,6 +24,7 @@ import type {
   WriteResult,
 } from './types.js';
 
+export { type BindingSource, platformName } from './binding.js';
 export {
   type DownloadFailureKind,
   type RangeDownload,
@@ -57,10 +58,22 @@ export type {
 } from './types.js';
 export { MAX_VIEW_BYTES } from './views.js';
 
-/** Which implementation is in use, and why the native one is not when it is not. */
-export interface BackendInfo {
-  kind: 'native' | 'js';
-  reason?: string;
+/**
+ * Which implementation is in use: the native binary (and where it came from:
+ * the prebuilt platform package, a local build, or `NAPI_RS_NATIVE_LIBRARY_PATH`),
+ * or the JavaScript fallback and why.
+ */
+export type BackendInfo =
+  | { kind: 'native'; source: BindingSource; path: string; reason?: undefined }
+  | { kind: 'js'; reason: string; source?: undefined; path?: undefined };
+
+/** Says once, on stderr, that the slower path is in use, unless it was asked for or silenced. */
+function tellFallback(reason: string): void {
+  if (process.env.CKPT_NATIVE_QUIET && process.env.CKPT_NATIVE_QUIET !== '0') return;
+  process.stderr.write(
+    `ckpt: the native binary did not load (${reason}); using the JavaScript fallback, which is slower. ` +
+      'Set CKPT_NATIVE=js to choose it, or CKPT_NATIVE_QUIET=1 to silence this.\n',
+  );
 }
 
 function select(): { implementation: Implementation; info: BackendInfo; binding?: Binding } {
@@ -70,12 +83,17 @@ function select(): { implementation: Implementation; info: BackendInfo; binding?
   }
   const loaded = loadBinding();
   if (loaded.binding) {
-    return { implementation: nativeImplementation(loaded.binding), info: { kind: 'native' }, binding: loaded.binding };
+    return {
+      implementation: nativeImplementation(loaded.binding),
+      info: { kind: 'native', source: loaded.source, path: loaded.path },
+      binding: loaded.binding,
+    };
   }
-  const reason = loaded.error instanceof Error ? loaded.error.message : String(loaded.error);
+  const reason = loaded.error.message;
   if (wanted === 'native') {
     throw new Error(`CKPT_NATIVE=native but the native binding did not load: ${reason}`, { cause: loaded.error });
   }
+  tellFallback(reason);
   return { implementation: jsImplementation, info: { kind: 'js', reason: `native binding did not load: ${reason}` } };
 }
 
@@ -121,11 +139,16 @@ export function readSafetensorsHeader(path: string): SafetensorsHeaderTable | un
   }
 }
 
+/** Which implementation was taken at load, and from where: the same as `backend`. */
+export function getImplementation(): BackendInfo {
+  return backend;
+}
+
 /**
  * Returns one implementation by kind, whatever the selection: for tests that
  * compare them and for benchmarks. Throws when `native` is asked for and cannot load.
  */
-export function getImplementation(kind: 'native' | 'js'): Implementation {
+export function implementationOf(kind: 'native' | 'js'): Implementation {
   if (kind === 'js') return jsImplementation;
   const loaded = loadBinding();
   if (!loaded.binding) throw new Error('the native binding did not load', { cause: loaded.error });

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { getImplementation, type Implementation } from '../src/index.js';
+import { type Implementation, implementationOf } from '../src/index.js';
 
 /** Both implementations: every behaviour is checked on each. */
-export const implementations: Implementation[] = [getImplementation('native'), getImplementation('js')];
+export const implementations: Implementation[] = [implementationOf('native'), implementationOf('js')];
 
 /** A fresh folder removed after the suite. */
 export function scratchDir(): string {

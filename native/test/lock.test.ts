@@ -16,8 +16,8 @@ const lockModule = fileURLToPath(new URL('../dist/lock.js', import.meta.url));
 /** Starts a process holding the lock on `path` with `kind`'s implementation; resolves once it holds it. */
 async function holder(path: string, kind: 'native' | 'js'): Promise<ChildProcessByStdio<null, Readable, null>> {
   const script = `
-    const { getImplementation } = await import(${JSON.stringify(distIndex)});
-    const lock = getImplementation(${JSON.stringify(kind)}).tryLockFile(${JSON.stringify(path)});
+    const { implementationOf } = await import(${JSON.stringify(distIndex)});
+    const lock = implementationOf(${JSON.stringify(kind)}).tryLockFile(${JSON.stringify(path)});
     process.stdout.write(lock ? 'held\\n' : 'busy\\n');
     setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
@@ -95,9 +95,9 @@ describe('the native and the JavaScript paths exclude each other', () => {
     // Each worker takes the lock, checks nobody else is inside, bumps a counter with a read-modify-write, leaves.
     const script = (kind: string) => `
       const fs = await import('node:fs');
-      const { getImplementation } = await import(${JSON.stringify(distIndex)});
+      const { implementationOf } = await import(${JSON.stringify(distIndex)});
       const { waitForLock } = await import(${JSON.stringify(lockModule)});
-      const impl = getImplementation(${JSON.stringify(kind)});
+      const impl = implementationOf(${JSON.stringify(kind)});
       const inside = ${JSON.stringify(`${path}.inside`)};
       for (let i = 0; i < ${rounds}; i++) {
         const lock = await waitForLock(impl.tryLockFile, ${JSON.stringify(path)}, { timeoutMs: 60000 });

@@ -1,11 +1,11 @@
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getImplementation, MAX_VIEW_BYTES, mapFile } from '../src/index.js';
+import { implementationOf, MAX_VIEW_BYTES, mapFile } from '../src/index.js';
 import { implementations, scratchDir, writeRandom } from './helpers.js';
 
 const dir = scratchDir();
-const native = getImplementation('native');
+const native = implementationOf('native');
 
 describe.each(implementations)('mapFile ($kind)', (impl) => {
   it('hands out the bytes of any range, bounds-checked', () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getImplementation, mapFile, sha256File } from '@ckpt/native';
+import { implementationOf, mapFile, sha256File } from '@ckpt/native';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   CkptError,
@@ -21,7 +21,7 @@ describe('one error family per code', () => {
   it('a missing file from the addon is a NotFoundError too, on both native paths', async () => {
     const missing = join(dir, 'nothing-here.safetensors');
     for (const kind of ['native', 'js'] as const) {
-      const error = await getImplementation(kind)
+      const error = await implementationOf(kind)
         .sha256File(missing)
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(NativeError);
