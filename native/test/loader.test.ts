@@ -41,16 +41,11 @@ describe('loading @ckpt/native', () => {
     expect(platformName('win32', 'x64')).toBe('win32-x64-msvc');
     expect(platformName('win32', 'ia32')).toBeUndefined();
     expect(platformName('freebsd', 'x64')).toBeUndefined();
-    // Every platform named here has its package folder, listed as an optional dependency.
+    // Every platform built has its package folder, listed as an optional dependency.
     const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8'));
-    const names = [
-      'linux-x64-gnu',
-      'linux-x64-musl',
-      'linux-arm64-gnu',
-      'darwin-arm64',
-      'darwin-x64',
-      'win32-x64-msvc',
-    ];
+    // Windows is named, but has no package yet: the crate does not build there (see the README).
+    const names = ['linux-x64-gnu', 'linux-x64-musl', 'linux-arm64-gnu', 'darwin-arm64', 'darwin-x64'];
+    expect(Object.keys(manifest.optionalDependencies).sort()).toEqual(names.map((n) => `@ckpt/native-${n}`).sort());
     for (const name of names) {
       const platformPackage = JSON.parse(readFileSync(join(packageRoot, 'npm', name, 'package.json'), 'utf8'));
       expect(platformPackage.name).toBe(`@ckpt/native-${name}`);

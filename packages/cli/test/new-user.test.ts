@@ -42,6 +42,8 @@ describe('the ckpt command is there after npm install', () => {
     const link = join(WORKSPACE, 'node_modules', '.bin', 'ckpt');
     expect(realpathSync(link)).toBe(realpathSync(LAUNCHER));
     expect(ckptCommand(WORKSPACE)).toBe('npx ckpt');
+    // npx finds the project's bin from a subfolder too (here one without package.json: docs/).
+    expect(ckptCommand(join(WORKSPACE, 'docs'))).toBe('npx ckpt');
   });
 
   it('prints the launcher path where npx would not find this ckpt', () => {

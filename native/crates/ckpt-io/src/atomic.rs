@@ -7,7 +7,6 @@ use crate::error::{IoError, Result};
 use crate::hash::{Digest, Sha256, populate};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
@@ -78,19 +77,28 @@ impl AtomicFile {
     /// anything is copied, and the file system can lay the file out in one piece.
     /// File systems without `fallocate` just skip it.
     pub fn reserve(&mut self, size: u64) -> Result<()> {
-        let Ok(length) = libc::off_t::try_from(size) else { return Ok(()) };
-        if length == 0 {
-            return Ok(());
+        #[cfg(target_os = "linux")]
+        {
+            let Ok(length) = libc::off_t::try_from(size) else { return Ok(()) };
+            if length == 0 {
+                return Ok(());
+            }
+            // KEEP_SIZE: the blocks are reserved, the size still grows only as bytes are written.
+            let fd = std::os::fd::AsRawFd::as_raw_fd(self.temp.as_file());
+            if unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, length) } == 0 {
+                return Ok(());
+            }
+            let error = std::io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) | Some(libc::EINVAL) => Ok(()),
+                _ => Err(IoError::from_io(&self.target, "reserve space for", error)),
+            }
         }
-        // KEEP_SIZE: the blocks are reserved, the size still grows only as bytes are written.
-        let fd = self.temp.as_file().as_raw_fd();
-        if unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, length) } == 0 {
-            return Ok(());
-        }
-        let error = std::io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) | Some(libc::EINVAL) => Ok(()),
-            _ => Err(IoError::from_io(&self.target, "reserve space for", error)),
+        // Elsewhere (macOS) nothing is reserved: a full disk fails at the write instead.
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = size;
+            Ok(())
         }
     }
 
@@ -98,16 +106,7 @@ impl AtomicFile {
     pub fn start_writeback(&mut self) {
         let (from, to) = (self.writeback_started, self.size);
         if to > from {
-            let fd = self.temp.as_file().as_raw_fd();
-            // Advisory: a failure here only means the final flush does all the work.
-            unsafe {
-                libc::sync_file_range(
-                    fd,
-                    from as libc::off64_t,
-                    (to - from) as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                )
-            };
+            crate::writeback::start(self.temp.as_file(), from, to - from);
             self.writeback_started = to;
         }
     }

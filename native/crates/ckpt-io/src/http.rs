@@ -258,7 +258,7 @@ pub fn download_range(
             written += take as u64;
             pending = 0;
             if written - writeback_from >= WRITEBACK_STEP {
-                start_writeback(&file, request.offset + writeback_from, written - writeback_from);
+                crate::writeback::start(&file, request.offset + writeback_from, written - writeback_from);
                 writeback_from = written;
             }
             progress(written);
@@ -316,19 +316,6 @@ fn write_block(
             DownloadFailure::File(format!("cannot write {}: {e}", request.path.display()))
         }
     })
-}
-
-/// Asks the kernel to start writing a range back to the disk, without waiting (advisory).
-fn start_writeback(file: &std::fs::File, offset: u64, length: u64) {
-    use std::os::fd::AsRawFd;
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset as libc::off64_t,
-            length as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        )
-    };
 }
 
 /// Writes what arrived before a failure, so the caller can resume after it. False when it could not.

@@ -26,6 +26,7 @@ pub mod lock;
 pub mod map;
 pub mod safetensors;
 pub mod sigbus;
+mod writeback;
 
 pub use atomic::{AtomicFile, TEMP_SUFFIX, WriteSummary, write_file_atomic};
 pub use crc::crc32_many;

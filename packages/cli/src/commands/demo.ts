@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '@ckpt/core';
 import { TrackingStore } from '@ckpt/tracker-sqlite';
@@ -33,10 +33,17 @@ const LAUNCHER = fileURLToPath(new URL('../../bin/ckpt.js', import.meta.url));
  * for a package named `ckpt`), else `node <path to the launcher>`.
  */
 export function ckptCommand(cwd = process.cwd()): string {
-  try {
-    if (realpathSync(join(cwd, 'node_modules', '.bin', 'ckpt')) === realpathSync(LAUNCHER)) return 'npx ckpt';
-  } catch {
-    // No local link: fall through to the launcher's path.
+  // npx looks in the project folder: the nearest one up from here with a package.json or node_modules.
+  for (let folder = resolve(cwd); ; folder = dirname(folder)) {
+    if (existsSync(join(folder, 'package.json')) || existsSync(join(folder, 'node_modules'))) {
+      try {
+        if (realpathSync(join(folder, 'node_modules', '.bin', 'ckpt')) === realpathSync(LAUNCHER)) return 'npx ckpt';
+      } catch {
+        // No local link: fall through to the launcher's path.
+      }
+      break;
+    }
+    if (dirname(folder) === folder) break;
   }
   const path = relative(cwd, LAUNCHER);
   return `node ${/\s/.test(path) ? JSON.stringify(path) : path}`;

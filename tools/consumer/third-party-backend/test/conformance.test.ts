@@ -1,0 +1,4 @@
+import { describeStorageBackend } from '@ckpt/testkit';
+import { bundleBackend } from '../src/index.js';
+
+describeStorageBackend(() => bundleBackend, { name: 'ckpt-bundle' });
