@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
-import { type DType, NotFoundError, type Tensor, tensor } from '@ckpt/core';
-import { fromNodeError, type MappedFile, mapFile, NativeErrorCode, nativeError } from '@ckpt/native';
+import { type DType, elementBits, InvalidArgumentError, NotFoundError, type Tensor, tensor } from '@ckpt/core';
+import { fromNodeError, MAX_VIEW_BYTES, type MappedFile, mapFile, NativeErrorCode, nativeError } from '@ckpt/native';
 import { type HeaderEntry, LENGTH_PREFIX_BYTES, parseHeader, readHeaderLength } from './header.js';
 import { type FileHeader, isFormatRefusal, readHeaderNatively, refusalOf } from './native-header.js';
 
@@ -151,6 +151,30 @@ export class SafetensorsFile {
       });
     }
     return tensor(entry.dtype, entry.shape, this.#map().view(entry.offset, entry.byteLength));
+  }
+
+  /**
+   * A tensor's bytes as consecutive views of at most `chunkBytes` each
+   * (default: the longest view this Node allows, `MAX_VIEW_BYTES`), cut on
+   * element boundaries. For a tensor too long for one view: over 4 GiB on
+   * Node 20, where `tensor()` and `load()` refuse it with CKPT_VIEW_TOO_LARGE.
+   */
+  *tensorChunks(name: string, chunkBytes: number = MAX_VIEW_BYTES): Generator<Uint8Array> {
+    const entry = this.#entry(name);
+    if (!entry) {
+      throw new NotFoundError(`no tensor named ${JSON.stringify(name)} in ${this.path}`, {
+        path: this.path,
+        found: name,
+      });
+    }
+    const bits = elementBits(entry.dtype);
+    const element = bits >= 8 ? bits / 8 : 1; // sub-byte elements: any whole byte holds whole elements
+    const step = Math.floor(Math.min(chunkBytes, MAX_VIEW_BYTES) / element) * element;
+    if (!Number.isSafeInteger(step) || step < element)
+      throw new InvalidArgumentError(`chunkBytes must hold at least one ${entry.dtype} element, got ${chunkBytes}`);
+    const mapped = this.#map();
+    for (let at = 0; at < entry.byteLength; at += step)
+      yield mapped.view(entry.offset + at, Math.min(step, entry.byteLength - at));
   }
 
   /** Releases the mapping handle; tensors already taken stay valid. */

@@ -5,5 +5,6 @@
  */
 
 export { describeTrackerServer, type ServerSuiteOptions, type TrackerServer } from './server-suite.js';
+export { type SparseTensorFile, writeSparseSafetensors } from './sparse.js';
 export { describeStorageBackend, type StorageSuiteOptions } from './storage-suite.js';
 export { checkpointRecord, describeTracker, type TrackerSuiteOptions } from './tracker-suite.js';
