@@ -15,4 +15,10 @@ for (const stream of [process.stdout, process.stderr]) {
 // ckpt supports. A user who sets the variable keeps their own choice.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// Node's process warnings (a deprecation or an experimental feature in a dependency, a timer warning
+// newer Node versions raise) speak to the authors of those dependencies, not to a ckpt user, and would
+// break the one-line and JSON errors ckpt writes on stderr. CKPT_SHOW_WARNINGS=1 shows them. Warnings
+// are emitted on a later tick, so this also hides those raised while the modules above loaded.
+if (!process.env.CKPT_SHOW_WARNINGS) process.removeAllListeners('warning');
+
 process.exitCode = await main(process.argv.slice(2));

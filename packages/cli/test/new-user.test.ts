@@ -171,6 +171,16 @@ describe('small output defects', () => {
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("hides Node's process warnings unless CKPT_SHOW_WARNINGS is set", () => {
+    // A warning raised while the command runs, as a dependency's deprecation or a timer warning would be.
+    const preload = `--import=data:text/javascript,setTimeout(()=>process.emitWarning('a-dependency-is-deprecated'),1000)`;
+    const hidden = ckpt(['--version'], { env: { NODE_OPTIONS: preload } });
+    expect(hidden.code).toBe(0);
+    expect(hidden.stderr).toBe('');
+    const shown = ckpt(['--version'], { env: { NODE_OPTIONS: preload, CKPT_SHOW_WARNINGS: '1' } });
+    expect(shown.stderr).toMatch(/Warning: a-dependency-is-deprecated/);
+  });
+
   it('resolver commands print no third-party warnings', () => {
     const endpoint = inject('s3Endpoint');
     const dir = scratch('quiet');
