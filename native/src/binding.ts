@@ -4,6 +4,7 @@
  * else a local build (`binding/ckpt-native.<platform>.node`, from `napi
  * build`). It says which it took, or everything it tried.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Generated from '../binding/index.cjs';
 
@@ -15,10 +16,19 @@ export type BindingSource = 'platform-package' | 'local-build' | 'override';
 const require = createRequire(import.meta.url);
 const VERSION = (require('../package.json') as { version: string }).version;
 
-/** Whether this Linux runs on musl rather than glibc (Node's report says which C library it was built against). */
+/**
+ * Whether this Linux runs on musl rather than glibc: `ldd` says so in its
+ * text; else Node's report names the glibc it runs on, if any (network
+ * details left out of the report: they can take seconds to gather).
+ */
 function isMusl(): boolean {
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return !report?.header?.glibcVersionRuntime;
+  try {
+    return readFileSync('/usr/bin/ldd', 'utf8').includes('musl');
+  } catch {
+    if (process.report) (process.report as { excludeNetwork?: boolean }).excludeNetwork = true;
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    return !report?.header?.glibcVersionRuntime;
+  }
 }
 
 /** The napi-rs platform name of this machine, as in `@ckpt/native-<platform>`; undefined where none is built. */
