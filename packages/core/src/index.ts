@@ -183,6 +183,7 @@ export type { ExperimentInfo, Tracker } from './tracker.js';
 export * from './tracking/index.js';
 export {
   assertStateTree,
+  bareRecord,
   childrenOf,
   collectLeaves,
   flattenTensors,

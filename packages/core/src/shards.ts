@@ -95,8 +95,11 @@ export function parseShardIndex(text: string, path: string): ShardIndex {
     }
     weightMap.set(name, file);
   }
-  const metadata =
-    typeof index.metadata === 'object' && index.metadata !== null ? (index.metadata as Record<string, unknown>) : {};
+  // Copied into a record without a prototype: a `__proto__` or `constructor` key in the file stays data.
+  const metadata: Record<string, unknown> = Object.create(null);
+  if (typeof index.metadata === 'object' && index.metadata !== null && !Array.isArray(index.metadata)) {
+    Object.assign(metadata, index.metadata);
+  }
   return { metadata, weightMap };
 }
 

@@ -163,6 +163,13 @@ export function setEntry(object: object, key: string, value: unknown): void {
   Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+/** A record without a prototype from entries read from a file: no key can reach or shadow `Object.prototype`. */
+export function bareRecord<T>(entries: Iterable<readonly [string, T]>): Record<string, T> {
+  const out: Record<string, T> = Object.create(null);
+  for (const [key, value] of entries) out[key] = value;
+  return out;
+}
+
 /** `object[key]` only when it is the object's own property (`__proto__` of `{}` is not an entry). */
 export function getEntry<T>(object: Record<string, T>, key: string): T | undefined {
   return Object.hasOwn(object, key) ? object[key] : undefined;

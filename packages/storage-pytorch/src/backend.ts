@@ -1,5 +1,6 @@
 import { basename, dirname, join } from 'node:path';
 import {
+  bareRecord,
   collectLeaves,
   type Inspection,
   isPlainObject,
@@ -33,7 +34,10 @@ function asTree(value: StateValue): StateTree {
 /** Metadata ckpt saved with the file, plus Lightning's version when the file is a Lightning checkpoint. */
 function metadataOf(tree: StateValue, saved: Record<string, string>): Record<string, string> {
   const version = isPlainObject(tree) ? tree['pytorch-lightning_version'] : undefined;
-  return typeof version === 'string' ? { 'pytorch-lightning_version': version, ...saved } : saved;
+  return bareRecord([
+    ...(typeof version === 'string' ? ([['pytorch-lightning_version', version]] as const) : []),
+    ...Object.entries(saved),
+  ]);
 }
 
 async function load(path: string, options: TorchLoadOptions = {}): Promise<Loaded> {

@@ -4,7 +4,7 @@
  * wherever their bytes are contiguous.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { type DType, dtypeInfo, FormatError, ProgramError, type StateValue, type Tensor } from '@ckpt/core';
+import { bareRecord, type DType, dtypeInfo, FormatError, ProgramError, type StateValue, type Tensor } from '@ckpt/core';
 import { fromNodeError, mapFile, NativeErrorCode, nativeError } from '@ckpt/native';
 import { type AllowListOptions, createResolver } from './allow-list.js';
 import { referencedGlobals } from './pickle/scan.js';
@@ -149,7 +149,7 @@ function readMetadata(zip: ZipArchive, name: string, path: string): Record<strin
   if (typeof parsed !== 'object' || parsed === null || !Object.values(parsed).every((v) => typeof v === 'string')) {
     throw new FormatError('the ckpt metadata record is not an object of strings', { path });
   }
-  return Object.fromEntries(Object.entries(parsed as Record<string, string>));
+  return bareRecord(Object.entries(parsed as Record<string, string>));
 }
 
 function readZip(

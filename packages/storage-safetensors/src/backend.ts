@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import {
   assertStateTree,
+  bareRecord,
   DETECT_BYTES,
   type EncodedFile,
   type FileDigest,
@@ -170,7 +171,7 @@ function assemble(tensors: Map<string, Tensor>, metadata: Record<string, string>
   const structure = parseJsonMetadata(metadata[STRUCTURE_KEY], STRUCTURE_KEY, path);
   const state =
     structure === undefined ? Object.fromEntries(tensors) : joinTree(structure, (name) => tensors.get(name));
-  const user = Object.fromEntries(Object.entries(metadata).filter(([k]) => !k.startsWith(RESERVED_PREFIX)));
+  const user = bareRecord(Object.entries(metadata).filter(([k]) => !k.startsWith(RESERVED_PREFIX)));
   return { state, metadata: user };
 }
 
@@ -179,7 +180,7 @@ async function readIndex(path: string) {
   if (size > MAX_HEADER_BYTES)
     throw new FormatError(`shard index is ${size} bytes, over the ${MAX_HEADER_BYTES}-byte limit`, { path });
   const index = parseIndex(await readFile(path, 'utf8'), path);
-  const metadata = Object.fromEntries(
+  const metadata = bareRecord(
     Object.entries(index.metadata).filter((e): e is [string, string] => typeof e[1] === 'string'),
   );
   return { ...index, metadata };
