@@ -30,6 +30,39 @@ export interface CacheRecord {
   downloadedAt: string;
 }
 
+const MAX_RECORD_BYTES = 64 * 1024;
+const isText = (v: unknown, limit = 4096): v is string => typeof v === 'string' && v.length <= limit;
+
+/** A cache record from its JSON text, with only the known fields, or undefined when it is not one. */
+export function parseCacheRecord(text: string): CacheRecord | undefined {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { source, size, sha256, downloadedAt, etag, versionId } = value;
+  const wellFormed =
+    isText(source) &&
+    Number.isSafeInteger(size) &&
+    (size as number) >= 0 &&
+    typeof sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(sha256) &&
+    isText(downloadedAt, 64) &&
+    (etag === undefined || isText(etag)) &&
+    (versionId === undefined || isText(versionId));
+  if (!wellFormed) return undefined;
+  return {
+    source,
+    size: size as number,
+    sha256,
+    downloadedAt,
+    ...(etag === undefined ? {} : { etag }),
+    ...(versionId === undefined ? {} : { versionId }),
+  };
+}
+
 export interface CacheEntry {
   name: string;
   path: string;
@@ -87,23 +120,16 @@ export class Cache {
 
   /** What the cache knows of `name`, if its record is there and well formed (a malformed one counts as none). */
   async record(name: string): Promise<CacheRecord | undefined> {
-    let value: Partial<CacheRecord>;
+    let text: string;
     try {
-      value = JSON.parse(await readFile(this.metaPathOf(name), 'utf8'));
+      const path = this.metaPathOf(name);
+      // A record is a few hundred bytes: anything larger is not one, and is not read.
+      if ((await stat(path)).size > MAX_RECORD_BYTES) return undefined;
+      text = await readFile(path, 'utf8');
     } catch {
       return undefined;
     }
-    const wellFormed =
-      typeof value === 'object' &&
-      value !== null &&
-      typeof value.source === 'string' &&
-      Number.isSafeInteger(value.size) &&
-      typeof value.sha256 === 'string' &&
-      /^[0-9a-f]{64}$/.test(value.sha256) &&
-      typeof value.downloadedAt === 'string' &&
-      (value.etag === undefined || typeof value.etag === 'string') &&
-      (value.versionId === undefined || typeof value.versionId === 'string');
-    return wellFormed ? (value as CacheRecord) : undefined;
+    return parseCacheRecord(text);
   }
 
   async remember(name: string, record: CacheRecord): Promise<void> {

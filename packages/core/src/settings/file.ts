@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { FormatError, InvalidArgumentError } from '../errors.js';
 import { settingValue } from './paths.js';
 import { SETTINGS, type SettingKey, type SettingRow } from './table.js';
@@ -34,6 +34,18 @@ function parseFile(path: string, what: string): unknown {
       cause: error,
     });
   }
+}
+
+/**
+ * YAML's warnings (an unknown `!tag`, say) refuse the file like its errors:
+ * a config that does not mean what it says is wrong, and the library would
+ * otherwise print them as process warnings.
+ */
+function parseYaml(text: string): unknown {
+  const document = parseDocument(text, { logLevel: 'silent' });
+  const [problem] = [...document.errors, ...document.warnings];
+  if (problem) throw problem;
+  return document.toJS();
 }
 
 /** Checks one value against its row; paths are made absolute from `base`. */

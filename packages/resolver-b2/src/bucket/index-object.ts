@@ -63,6 +63,8 @@ export const MAX_TAGS = 64;
 export const MAX_LABEL = 200;
 export const MAX_DESCRIPTION = 4000;
 export const isTag = (v: unknown): v is string => typeof v === 'string' && v !== '' && v.length <= MAX_LABEL;
+/** Dates, host names, process start times: short strings. */
+const isShortText = (v: unknown, limit = 256): v is string => typeof v === 'string' && v.length <= limit;
 
 /** Checks every field of an index read from the bucket: it is hostile like any file. */
 export function checkIndex(value: unknown, prefix: string, where: string): IndexData {
@@ -86,7 +88,7 @@ export function checkIndex(value: unknown, prefix: string, where: string): Index
     if (typeof r !== 'object' || r === null || !ownKey(record.key, record.id))
       throw bad('a record names a key outside its folder');
     if (!isCount(record.size) || typeof record.sha256 !== 'string' || !HEX64.test(record.sha256)) throw bad('a record');
-    if (!isCount(record.step) || !isCount(record.epoch) || typeof record.created !== 'string') throw bad('a record');
+    if (!isCount(record.step) || !isCount(record.epoch) || !isShortText(record.created)) throw bad('a record');
     const metrics: Record<string, number> = Object.create(null);
     if (typeof record.metrics !== 'object' || record.metrics === null) throw bad('a record has no metrics');
     for (const [name, number] of Object.entries(record.metrics)) {
@@ -119,10 +121,19 @@ export function checkIndex(value: unknown, prefix: string, where: string): Index
     const upload = p as Record<string, unknown>;
     if (typeof p !== 'object' || p === null || !ownKey(upload.key, upload.id))
       throw bad('an upload names a key outside its folder');
-    if (typeof upload.host !== 'string' || !isCount(upload.pid) || !isCount(upload.started)) throw bad('an upload');
-    if (typeof upload.pidStart !== 'string') throw bad('an upload');
-    if (upload.uploadId !== undefined && typeof upload.uploadId !== 'string') throw bad('an upload id');
-    return upload as unknown as PendingUpload;
+    if (!isShortText(upload.host) || !isCount(upload.pid) || !isCount(upload.started)) throw bad('an upload');
+    if (!isShortText(upload.pidStart)) throw bad('an upload');
+    if (upload.uploadId !== undefined && !isShortText(upload.uploadId, 1024)) throw bad('an upload id');
+    // As for records: only the known fields travel on.
+    return {
+      id: upload.id as string,
+      key: upload.key as string,
+      host: upload.host,
+      pid: upload.pid,
+      pidStart: upload.pidStart,
+      started: upload.started,
+      ...(upload.uploadId === undefined ? {} : { uploadId: upload.uploadId }),
+    };
   });
   const deleting = list('deleting').map((key) => {
     if (typeof key !== 'string' || !key.startsWith(prefix) || key.includes('..'))

@@ -1,0 +1,118 @@
+// Fuzz targets of what the bucket store and the cache read back (see
+// docs/formats-and-safety.md, "Fuzzing"): the bucket's index.json and the
+// cache's per-file records, mutated and generated. Each is taken with only
+// its known fields or refused (a typed error for the index; "no record" for
+// the cache, which then downloads again).
+import { FormatError } from '@ckpt/core';
+import { fc, fuzz, mutatedBytes } from '@ckpt/testkit/fuzz';
+import { describe, expect, it } from 'vitest';
+import { checkIndex } from '../src/bucket/index-object.js';
+import { parseCacheRecord } from '../src/cache.js';
+
+const encode = (text: string) => new TextEncoder().encode(text);
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+const HASH = 'ab'.repeat(32);
+const INDEX = JSON.stringify({
+  version: 1,
+  records: [
+    {
+      id: 'step-100',
+      key: 'team/run/step-100/model.safetensors',
+      size: 1024,
+      sha256: HASH,
+      step: 100,
+      epoch: 1,
+      created: '2026-12-01T00:00:00.000Z',
+      metrics: { loss: 0.5 },
+      tags: ['good'],
+      protected: true,
+      description: 'first',
+    },
+  ],
+  pending: [
+    {
+      id: 'step-200',
+      key: 'team/run/step-200/model.safetensors',
+      host: 'h',
+      pid: 7,
+      pidStart: '1',
+      started: 1,
+      uploadId: 'u',
+    },
+  ],
+  deleting: ['team/run/step-50/model.safetensors'],
+});
+const RECORD = JSON.stringify({
+  source: 's3://b/k',
+  size: 3,
+  sha256: HASH,
+  etag: '"e"',
+  versionId: 'v',
+  downloadedAt: '2026-12-01T00:00:00.000Z',
+});
+
+const RECORD_FIELDS = [
+  'id',
+  'key',
+  'size',
+  'sha256',
+  'step',
+  'epoch',
+  'created',
+  'metrics',
+  'tags',
+  'protected',
+  'description',
+];
+const UPLOAD_FIELDS = ['id', 'key', 'uploadId', 'host', 'pid', 'pidStart', 'started'];
+const onlyKnown = (value: object, known: string[]) => Object.keys(value).every((k) => known.includes(k));
+
+const texts = (seed: string) =>
+  fc.oneof(
+    { arbitrary: mutatedBytes([encode(seed)], { focus: seed.length, maxEdits: 4 }).map(decode), weight: 4 },
+    { arbitrary: fc.json({ maxDepth: 4 }), weight: 1 },
+  );
+
+describe('fuzzing what the bucket store reads back', () => {
+  it('a mutated index.json is taken with only known fields, inside the prefix, or refused with a typed error', async () => {
+    const summary = await fuzz(
+      'bucket/index',
+      texts(INDEX),
+      (text) => {
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch {
+          throw new FormatError('not JSON'); // as IndexObject.read refuses it
+        }
+        const index = checkIndex(value, 'team/run/', 'index.json');
+        for (const record of index.records) {
+          expect(onlyKnown(record, RECORD_FIELDS)).toBe(true);
+          expect(record.key.startsWith(`team/run/${record.id}/`)).toBe(true);
+          expect(Object.getPrototypeOf(record.metrics)).toBe(null);
+        }
+        for (const upload of index.pending) expect(onlyKnown(upload, UPLOAD_FIELDS)).toBe(true);
+        for (const key of index.deleting) expect(key.startsWith('team/run/') && !key.includes('..')).toBe(true);
+      },
+      { runs: 2000 },
+    );
+    expect(summary.accepted).toBeGreaterThan(0);
+  });
+
+  it('a mutated cache record is taken with only known fields, or counts as none', async () => {
+    let taken = 0;
+    await fuzz(
+      'cache/record',
+      texts(RECORD),
+      (text) => {
+        const record = parseCacheRecord(text);
+        if (!record) return;
+        taken++;
+        expect(onlyKnown(record, ['source', 'size', 'sha256', 'etag', 'versionId', 'downloadedAt'])).toBe(true);
+        expect(Number.isSafeInteger(record.size) && record.size >= 0).toBe(true);
+      },
+      { runs: 2000 },
+    );
+    expect(taken).toBeGreaterThan(0);
+  });
+});
