@@ -3,8 +3,9 @@
  * with a fixed seed and a bounded count by default (so `npm test` is
  * reproducible and short), byte mutations of seed files, and the property
  * every reader of outside bytes must hold: it returns or throws a typed
- * `CkptError`, within a time budget. `CKPT_FUZZ_SEED` and `CKPT_FUZZ_RUNS`
- * turn the same tests into a longer campaign (`tools/fuzz/campaign.mjs`).
+ * `CkptError`, within a time budget. `CKPT_FUZZ_SEED` picks another seed and
+ * `CKPT_FUZZ_SCALE` multiplies every target's count, which turns the same
+ * tests into a longer campaign (`tools/fuzz/campaign.mjs`).
  *
  * A failing byte input is written to the target's regression folder and
  * replayed before the generated inputs on every later run: commit it with
@@ -32,7 +33,7 @@ import fc from 'fast-check';
 export { fc };
 
 export interface FuzzOptions<T> {
-  /** Inputs in a default run (`CKPT_FUZZ_RUNS` overrides it). */
+  /** Inputs in a default run (times `CKPT_FUZZ_SCALE`). */
   runs: number;
   /** Refuses an input that takes longer than this: a hang guard, far above the normal time. */
   budgetMs?: number;
@@ -112,7 +113,7 @@ export async function fuzz<T>(
     summary.replayed++;
   }
 
-  const runs = envNumber('CKPT_FUZZ_RUNS') ?? options.runs;
+  const runs = options.runs * (envNumber('CKPT_FUZZ_SCALE') ?? 1);
   const details = await fc.check(fc.asyncProperty(arbitrary, once), { seed, numRuns: runs, endOnFailure: true });
   process.stderr.write(`fuzz ${target}: ${JSON.stringify(summaryLine(summary))}\n`);
   if (details.failed) {

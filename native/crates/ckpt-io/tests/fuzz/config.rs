@@ -1,6 +1,7 @@
 //! The run's settings: a fixed seed and a bounded case count by default, so
-//! `cargo test` is reproducible and short; `CKPT_FUZZ_SEED` and
-//! `CKPT_FUZZ_CASES` make a longer campaign (`tools/fuzz/campaign.mjs`).
+//! `cargo test` is reproducible and short; `CKPT_FUZZ_SEED` picks another
+//! seed and `CKPT_FUZZ_SCALE` multiplies every target's case count, for a
+//! longer campaign (`tools/fuzz/campaign.mjs`).
 //! A failing case is saved beside its target (`tests/fuzz_<name>.regressions`)
 //! and replayed first on every later run: commit it with the fix.
 
@@ -49,7 +50,8 @@ pub fn run<S: Strategy>(
 
 /// A target's settings: the fixed seed, the case count and where failures are kept.
 pub fn config(default_cases: u32) -> Config {
-    let cases = env_number("CKPT_FUZZ_CASES").map_or(default_cases, |n| n as u32);
+    let scale = env_number("CKPT_FUZZ_SCALE").unwrap_or(1);
+    let cases = u32::try_from(u64::from(default_cases) * scale).expect("CKPT_FUZZ_SCALE is too large");
     let seed = env_number("CKPT_FUZZ_SEED").unwrap_or(20_20);
     Config {
         cases,
