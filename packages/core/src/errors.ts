@@ -1,6 +1,6 @@
 import { CkptError, type CkptErrorDetails } from '@ckpt/native';
 
-export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode } from '@ckpt/native';
+export { CkptError, type CkptErrorDetails, NativeError, NativeErrorCode, nativeError } from '@ckpt/native';
 
 /**
  * Stable codes of the errors defined here. Native I/O errors have their own

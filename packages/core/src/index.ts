@@ -33,6 +33,7 @@ export {
   NativeErrorCode,
   NetworkError,
   NotFoundError,
+  nativeError,
   ProgramError,
   TrackerError,
   UnsupportedError,

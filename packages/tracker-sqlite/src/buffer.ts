@@ -92,6 +92,8 @@ export class MetricBuffer {
   /** experiment id -> metric name -> series id. */
   readonly #seriesIds = new Map<number, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
+  /** The buffer's size when the last batch failed (0 after a success). */
+  #failedAt = 0;
   readonly #write: (points: Columns) => Set<number>;
   readonly #statements;
 
@@ -129,7 +131,10 @@ export class MetricBuffer {
 
   push(experimentId: number, name: string, step: number | undefined, value: number, timestamp: number): void {
     this.#points.push(experimentId, name, step, value, timestamp);
-    if (this.#points.length >= this.options.maxBuffered) this.flush();
+    // After a failed batch (a full disk, say), the next size-driven attempt waits for another
+    // buffer's worth of points: retrying on every point would make each one cost a whole batch.
+    const due = this.options.maxBuffered * (1 + Math.floor(this.#failedAt / this.options.maxBuffered));
+    if (this.#points.length >= due) this.flush();
     else if (!this.#timer && this.options.flushIntervalMs > 0) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
@@ -154,6 +159,7 @@ export class MetricBuffer {
     this.#spare = undefined;
     try {
       const missing = this.#write(points);
+      this.#failedAt = 0;
       points.length = 0;
       this.#spare = points;
       if (missing.size > 0) {
@@ -162,6 +168,7 @@ export class MetricBuffer {
     } catch (error) {
       points.append(this.#points); // nothing is lost; retried next time
       this.#points = points;
+      this.#failedAt = points.length;
       if (this.#points.length > this.options.maxBuffered * 10) {
         throw new TrackerError(`${this.#points.length} metric points could not be written`, {
           code: 'CKPT_TRACKER_BACKLOG',

@@ -1,6 +1,7 @@
 /** Opening a tracking database: pragmas for several processes at once, and the schema. */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { DatabaseError, FormatError, NativeErrorCode, nativeError } from '@ckpt/core';
 import Database from 'better-sqlite3';
 import { migrate } from './schema.js';
 
@@ -16,6 +17,28 @@ export interface OpenedDatabase {
   path: string;
   /** The schema version the file was at before opening (0 for a new file). */
   upgradedFrom: number;
+}
+
+/**
+ * A better-sqlite3 failure as ckpt's typed error naming the database file: a
+ * full disk, a read-only or denied file, a damaged database, an I/O error.
+ * Anything else (ckpt's own errors included) passes through unchanged.
+ */
+export function sqliteFailure(error: unknown, path: string): unknown {
+  if (!(error instanceof Database.SqliteError)) return error;
+  const { code } = error;
+  const cause = { cause: error };
+  if (code === 'SQLITE_FULL') return nativeError(NativeErrorCode.NoSpace, { path }, cause);
+  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM' || code === 'SQLITE_AUTH') {
+    return nativeError(NativeErrorCode.PermissionDenied, { path, op: 'write to' }, cause);
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return nativeError(NativeErrorCode.Io, { path, op: 'read or write', message: error.message }, cause);
+  }
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new FormatError(`${path} is not a sound SQLite database: ${error.message}`, { path, ...cause });
+  }
+  return new DatabaseError(`the tracking database ${path}: ${error.message} (${code})`, { path, ...cause });
 }
 
 /** Sleeps without yielding: better-sqlite3 is synchronous, and so is opening. */

@@ -25,7 +25,7 @@ import {
 import type Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import { MetricBuffer } from './buffer.js';
-import { type DatabaseOptions, openDatabase } from './database.js';
+import { type DatabaseOptions, openDatabase, sqliteFailure } from './database.js';
 import { collectExport } from './export.js';
 import { importInto } from './import.js';
 import {
@@ -83,7 +83,11 @@ export class TrackingStore {
 
   /** Opens (or creates) a tracking database file, upgrading an older schema. */
   static open(path: string, options: TrackingStoreOptions = {}): TrackingStore {
-    return new TrackingStore(openDatabase(path, options), options);
+    try {
+      return new TrackingStore(openDatabase(path, options), options);
+    } catch (error) {
+      throw sqliteFailure(error, path);
+    }
   }
 
   /** The underlying connection, for queries of your own (read-only use recommended). */
@@ -424,4 +428,47 @@ export class TrackingStore {
       this.#db.close();
     }
   }
+}
+
+/**
+ * The calls that reach the database: each turns SQLite's failures (a full
+ * disk, a read-only file, a damaged database) into ckpt's typed errors naming
+ * the file, in one place rather than in every method.
+ */
+const DATABASE_CALLS = [
+  'startExperiment',
+  'getExperiment',
+  'endExperiment',
+  'setTags',
+  'logParams',
+  'params',
+  'logMetric',
+  'flush',
+  'recordCheckpoint',
+  'removeCheckpoint',
+  'experiments',
+  'metricHistory',
+  'metrics',
+  'checkpoints',
+  'bestCheckpoints',
+  'statistics',
+  'exportExperiment',
+  'export',
+  'importExperiment',
+  'close',
+] as const satisfies ReadonlyArray<keyof TrackingStore>;
+
+for (const name of DATABASE_CALLS) {
+  const call = TrackingStore.prototype[name] as (this: TrackingStore, ...args: unknown[]) => unknown;
+  Object.defineProperty(TrackingStore.prototype, name, {
+    value: function (this: TrackingStore, ...args: unknown[]) {
+      try {
+        return call.apply(this, args);
+      } catch (error) {
+        throw sqliteFailure(error, this.path);
+      }
+    },
+    writable: true,
+    configurable: true,
+  });
 }

@@ -11,7 +11,15 @@ import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { processAlive, processStartTime, renameDurably, Sha256, sha256File, tempPathFor } from '@ckpt/native';
+import {
+  fromNodeError,
+  processAlive,
+  processStartTime,
+  renameDurably,
+  Sha256,
+  sha256File,
+  tempPathFor,
+} from '@ckpt/native';
 import { IntegrityError } from '../errors.js';
 
 /** Where saves are written before they are committed, inside the experiment folder. */
@@ -34,10 +42,22 @@ export function ownerAlive(owner: string): boolean {
   return processAlive(Number(pid), started);
 }
 
+/**
+ * Runs file work whose system errors (a full disk, a denied permission) must
+ * reach the caller typed, naming `path`, rather than as bare Node errors.
+ */
+async function systemErrors<T>(path: string, op: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw fromNodeError(error, path, op);
+  }
+}
+
 /** A fresh staging folder named after this process, so recovery knows whether its owner still runs. */
 export async function makeStagingDir(folder: string): Promise<string> {
   const dir = join(folder, STAGING_FOLDER, `${OWNER}+${randomBytes(4).toString('hex')}`);
-  await mkdir(dir, { recursive: true });
+  await systemErrors(dir, 'create', () => mkdir(dir, { recursive: true }));
   return dir;
 }
 
@@ -92,7 +112,7 @@ export async function linkAtomically(target: string, path: string, fsync: boolea
   if (b && a.ino === b.ino && a.dev === b.dev) return;
   const temp = tempPathFor(path);
   try {
-    await link(target, temp).catch(() => copyFile(target, temp));
+    await systemErrors(path, 'write', () => link(target, temp).catch(() => copyFile(target, temp)));
     await renameDurably(temp, path, { fsync });
   } finally {
     await rm(temp, { force: true });
@@ -109,14 +129,13 @@ export async function copyVerified(
   expected: string,
   fsync: boolean,
 ): Promise<{ size: number; sha256: string }> {
-  await mkdir(dirname(destination), { recursive: true });
+  await systemErrors(dirname(destination), 'create', () => mkdir(dirname(destination), { recursive: true }));
   const temp = tempPathFor(destination);
   try {
-    await copyFile(source, temp);
-    if (fsync) {
-      const handle = await open(temp, 'r+');
-      await handle.sync().finally(() => handle.close());
-    }
+    await systemErrors(destination, 'write', async () => {
+      await copyFile(source, temp);
+      if (fsync) await flushFile(temp);
+    });
     const sha256 = await sha256File(temp);
     if (sha256 !== expected) {
       throw new IntegrityError(`the copy of ${source} does not match its recorded SHA-256`, {
@@ -153,16 +172,15 @@ export async function gzipFile(
   const counter = { bytes: 0 };
   const temp = tempPathFor(destination);
   try {
-    await pipeline(
-      createReadStream(source),
-      createGzip({ level: 6 }),
-      hashing(hasher, counter),
-      createWriteStream(temp),
-    );
-    if (fsync) {
-      const handle = await open(temp, 'r+');
-      await handle.sync().finally(() => handle.close());
-    }
+    await systemErrors(destination, 'write', async () => {
+      await pipeline(
+        createReadStream(source),
+        createGzip({ level: 6 }),
+        hashing(hasher, counter),
+        createWriteStream(temp),
+      );
+      if (fsync) await flushFile(temp);
+    });
     await renameDurably(temp, destination, { fsync });
   } finally {
     await rm(temp, { force: true });
@@ -171,5 +189,12 @@ export async function gzipFile(
 }
 
 export async function gunzipFile(source: string, destination: string): Promise<void> {
-  await pipeline(createReadStream(source), createGunzip(), createWriteStream(destination));
+  await systemErrors(destination, 'write', () =>
+    pipeline(createReadStream(source), createGunzip(), createWriteStream(destination)),
+  );
+}
+
+async function flushFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  await handle.sync().finally(() => handle.close());
 }
