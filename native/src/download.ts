@@ -7,7 +7,7 @@ import type { Binding } from './binding.js';
 import { CkptError } from './errors.js';
 import type { ProgressCallback } from './types.js';
 
-export type DownloadFailureKind = 'status' | 'network' | 'stalled' | 'cancelled' | 'file';
+export type DownloadFailureKind = 'status' | 'network' | 'stalled' | 'cancelled' | 'file' | 'no-space';
 
 /** A failed range download; `written` bytes (from `offset`) are in the file, so a retry resumes there. */
 export class RangeDownloadError extends CkptError {

@@ -13,6 +13,7 @@ import { CkptError, ConflictError, IntegrityError, NativeErrorCode, NetworkError
 import {
   canDownloadNatively,
   downloadRange,
+  fromNodeError,
   nativeError,
   type ProgressCallback,
   RangeDownloadError,
@@ -452,6 +453,7 @@ async function fetchPartNatively(
       if (part.written >= part.length) return; // stopped at a split's boundary, or done anyway
       if (error.kind === 'cancelled') throw stop.reason ?? error;
       if (error.kind === 'status') throw statusError(error.status ?? 0, target, error);
+      if (error.kind === 'no-space') throw nativeError(NativeErrorCode.NoSpace, { path }, { cause: error });
       if (error.kind === 'file') {
         throw nativeError(NativeErrorCode.Io, { path, op: 'write', message: error.message }, { cause: error });
       }
@@ -488,7 +490,12 @@ async function fetchPart(
     let position = part.start + part.written;
     let buffers = pending;
     for (let remaining = filled; remaining > 0; ) {
-      let n = writevSync(fd, buffers, position);
+      let n: number;
+      try {
+        n = writevSync(fd, buffers, position);
+      } catch (error) {
+        throw fromNodeError(error, target.path, 'write'); // typed: a full disk is not retried like a network
+      }
       remaining -= n;
       position += n;
       // A short write: drop what went out and write the rest.

@@ -56,6 +56,8 @@ pub enum DownloadFailure {
     Cancelled,
     /// The file could not be written.
     File(String),
+    /// The file's disk is full.
+    NoSpace,
 }
 
 #[derive(Debug)]
@@ -75,6 +77,7 @@ impl std::fmt::Display for DownloadError {
             }
             DownloadFailure::Cancelled => write!(f, "cancelled after {} bytes", self.written),
             DownloadFailure::File(m) => write!(f, "{m}"),
+            DownloadFailure::NoSpace => write!(f, "no space left on the device (after {} bytes)", self.written),
         }
     }
 }
@@ -310,8 +313,8 @@ fn write_block(
     written: u64,
 ) -> Result<(), DownloadFailure> {
     file.write_all_at(bytes, request.offset + written).map_err(|e| {
-        if e.kind() == io::ErrorKind::StorageFull {
-            DownloadFailure::File(format!("no space left on the device while writing {}", request.path.display()))
+        if e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded {
+            DownloadFailure::NoSpace
         } else {
             DownloadFailure::File(format!("cannot write {}: {e}", request.path.display()))
         }

@@ -575,6 +575,7 @@ impl Work for Download {
                     F::Stalled(_) => ("stalled", 0),
                     F::Cancelled => ("cancelled", 0),
                     F::File(_) => ("file", 0),
+                    F::NoSpace => ("no-space", 0),
                 };
                 Err(Failure {
                     code: "CKPT_DOWNLOAD",
