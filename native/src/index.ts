@@ -42,7 +42,7 @@ export {
   nativeError,
 } from './errors.js';
 export { type EntryKind, FolderListing } from './folder.js';
-export { processAlive, processStartTime } from './lock.js';
+export { processAlive, processStartTime, processTableIdentity } from './lock.js';
 export type {
   FileLock,
   HashOptions,

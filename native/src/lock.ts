@@ -9,7 +9,7 @@
  * through the owner file.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromNodeError, NativeErrorCode, nativeError } from './errors.js';
@@ -50,6 +50,28 @@ export function processStartTime(pid: number): string {
   }
 }
 
+/**
+ * Which process table this process's pid belongs to: the host name, and on
+ * Linux the kernel's boot id and the PID namespace. Two containers on one
+ * machine can share a host name and both be pid 1; two machines can share a
+ * host name. A pid means something only where this identity is the same, so
+ * lock and save owners elsewhere are never judged dead by a pid here.
+ */
+export function processTableIdentity(): string {
+  const read = (read: () => string) => {
+    try {
+      return read().trim();
+    } catch {
+      return '';
+    }
+  };
+  const boot = read(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')).slice(0, 8);
+  const namespace = /\[(\d+)\]/.exec(read(() => readlinkSync('/proc/self/ns/pid')))?.[1] ?? '';
+  return [hostname(), boot, namespace].filter((part) => part !== '').join('/');
+}
+
+const IDENTITY = processTableIdentity();
+
 /** True when a process with this pid runs and, where start times can be read, started at `started`. */
 export function processAlive(pid: number, started = '0'): boolean {
   try {
@@ -60,18 +82,26 @@ export function processAlive(pid: number, started = '0'): boolean {
   return started === '0' || processStartTime(pid) === started;
 }
 
-const SELF = JSON.stringify({ host: hostname(), pid: process.pid, start: processStartTime(process.pid) });
+/** The owner file's text for this process; `flock` says it also holds the kernel lock on the path. */
+const selfText = (flock: boolean) =>
+  JSON.stringify({ host: IDENTITY, pid: process.pid, start: processStartTime(process.pid), flock });
 
-/** Whether the owner file's text names a holder that may still run (another machine's, or a live process here). */
-function ownerAlive(text: string): boolean {
-  let owner: { host?: unknown; pid?: unknown; start?: unknown } = {};
+/**
+ * Whether the owner file's text names a holder that may still run (another
+ * machine's, or a live process here). A caller holding the kernel lock knows
+ * that a holder which held it too is gone, wherever it ran: a container that
+ * died holding the lock does not block its successor, whose pid table differs.
+ */
+function ownerAlive(text: string, holdingFlock: boolean): boolean {
+  let owner: { host?: unknown; pid?: unknown; start?: unknown; flock?: unknown } = {};
   try {
     owner = JSON.parse(text);
   } catch {
     return false; // a torn write by a process that died while creating it
   }
   if (typeof owner.pid !== 'number') return false;
-  if (owner.host !== hostname()) return true; // never take a lock from another machine
+  if (holdingFlock && owner.flock === true) return false;
+  if (owner.host !== IDENTITY) return true; // never take a lock from another machine (or container)
   return processAlive(owner.pid, typeof owner.start === 'string' ? owner.start : '0');
 }
 
@@ -111,10 +141,10 @@ function stealFrom(pidPath: string, dead: string): void {
  * it exists. (Creating it empty and then writing would let a contender read it
  * empty in between, take that for a dead holder's torn write, and steal it.)
  */
-function createWhole(pidPath: string): boolean {
+function createWhole(pidPath: string, self: string): boolean {
   const draft = `${pidPath}.${randomBytes(6).toString('hex')}.new`;
   try {
-    writeFileSync(draft, SELF, { flag: 'wx' });
+    writeFileSync(draft, self, { flag: 'wx' });
     linkSync(draft, pidPath); // atomic, and fails if the owner file exists
     return true;
   } catch (error) {
@@ -125,19 +155,24 @@ function createWhole(pidPath: string): boolean {
   }
 }
 
-/** The owner-file lock on `path`, shared by both implementations: the holder, or null when another has it. */
-export function tryOwnerLock(path: string): FileLock | null {
+/**
+ * The owner-file lock on `path`, shared by both implementations: the holder,
+ * or null when another has it. `holdingFlock`: the caller holds the kernel
+ * lock on `path` (the native path), and releases it only after this one.
+ */
+export function tryOwnerLock(path: string, holdingFlock = false): FileLock | null {
   const pidPath = `${path}.pid`;
+  const self = selfText(holdingFlock);
   for (let attempt = 0; attempt < 3; attempt++) {
-    if (createWhole(pidPath)) {
+    if (createWhole(pidPath, self)) {
       return new HeldLock(path, () => {
         // Remove the file only while it is still ours.
-        if (readOwner(pidPath) === SELF) rmSync(pidPath, { force: true });
+        if (readOwner(pidPath) === self) rmSync(pidPath, { force: true });
       });
     }
     const holder = readOwner(pidPath);
     if (holder === undefined) continue; // released meanwhile
-    if (ownerAlive(holder)) return null;
+    if (ownerAlive(holder, holdingFlock)) return null;
     stealFrom(pidPath, holder);
   }
   return null;

@@ -194,7 +194,7 @@ export function nativeImplementation(binding: Binding): Implementation {
       if (!inner) return null;
       let owner: FileLock | null;
       try {
-        owner = tryOwnerLock(path);
+        owner = tryOwnerLock(path, true);
       } catch (error) {
         inner.release();
         throw error;

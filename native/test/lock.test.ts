@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { lockFile, NativeErrorCode } from '../src/index.js';
+import { lockFile, NativeErrorCode, processTableIdentity } from '../src/index.js';
 import { waitForLock } from '../src/lock.js';
 import { implementations, scratchDir } from './helpers.js';
 
@@ -131,4 +131,29 @@ it('lockFile uses the selected implementation', async () => {
   const lock = await lockFile(join(dir, 'selected.lock'), { timeoutMs: 0 });
   expect(lock.released).toBe(false);
   lock.release();
+});
+
+describe('an owner file from another pid table (a container that died holding the lock)', () => {
+  const stale = (flock: boolean) =>
+    JSON.stringify({ host: 'trainer/00000000/4026532000', pid: 1, start: '12345', flock });
+  const native = implementations.find((i) => i.kind === 'native');
+
+  it.skipIf(!native)('is taken by a native contender when its holder held the kernel lock too', () => {
+    const path = join(dir, 'container-native.lock');
+    writeFileSync(`${path}.pid`, stale(true));
+    const lock = native?.tryLockFile(path);
+    expect(lock).not.toBeNull();
+    expect(JSON.parse(readFileSync(`${path}.pid`, 'utf8')).pid).toBe(process.pid);
+    lock?.release();
+  });
+
+  it('is never taken when its holder was a JavaScript-fallback process (no kernel lock to tell)', () => {
+    const path = join(dir, 'container-js.lock');
+    writeFileSync(`${path}.pid`, stale(false));
+    for (const impl of implementations) expect(impl.tryLockFile(path), impl.kind).toBeNull();
+  });
+
+  it('names this process by host, boot and pid namespace', () => {
+    expect(processTableIdentity()).toMatch(process.platform === 'linux' ? /^.+\/[0-9a-f]{8}\/\d+$/ : /.+/);
+  });
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isCkptError } from '../src/index.js';
@@ -147,6 +147,8 @@ describe('opening read-only changes nothing on disk', () => {
   it('reports what recovery would remove, removes nothing, and refuses changes', async () => {
     const folder = await experimentWithThree();
     writeFileSync(join(folder, '.abc.ckpt-tmp'), 'partial');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(join(folder, '.abc.ckpt-tmp'), hourAgo, hourAgo); // left by a crash, not being written
     const index = indexOf(folder);
     writeFileSync(join(folder, 'doomed.ckpt-test'), 'x');
     index.deleting = ['doomed.ckpt-test'];

@@ -1,16 +1,26 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processTableIdentity } from '@ckpt/native';
 import { describe, expect, it } from 'vitest';
 import { FormatError, type Tensor, toFloat32Array } from '../src/index.js';
 import { openManager, scratch, uniqueName, weights } from './support/helpers.js';
 
 const root = scratch();
 const child = fileURLToPath(new URL('./support/crash-child.mjs', import.meta.url));
-const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
+// How the manager names this machine in owners: the host name, boot id and pid namespace.
+const host = processTableIdentity().replace(/[^A-Za-z0-9.]/g, '_');
 
 /** A pid that no longer runs. */
 function deadPid(): number {
@@ -100,6 +110,9 @@ describe('recovery on open', () => {
     for (const dir of [dead, live]) mkdirSync(join(folder, dir), { recursive: true });
     writeFileSync(join(folder, dead, 'half.ckpt-test'), 'half');
     writeFileSync(join(folder, '.abc123.ckpt-tmp'), 'partial index');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(join(folder, '.abc123.ckpt-tmp'), hourAgo, hourAgo); // left by a crash an hour ago
+    writeFileSync(join(folder, '.model.ckpt-test.XyZ123.ckpt-tmp'), 'being written by another process now');
     writeFileSync(join(folder, 'doomed.ckpt-test'), 'deleted by retention before a crash');
     const index = indexOf(folder);
     index.deleting = ['doomed.ckpt-test'];
@@ -107,6 +120,7 @@ describe('recovery on open', () => {
     const reopened = await openManager(root, { experiment });
     expect(reopened.manager.recovery.removed.sort()).toEqual([dead, '.abc123.ckpt-tmp', 'doomed.ckpt-test'].sort());
     expect(existsSync(join(folder, live))).toBe(true);
+    expect(existsSync(join(folder, '.model.ckpt-test.XyZ123.ckpt-tmp'))).toBe(true); // changed just now: kept
     expect(existsSync(join(folder, 'doomed.ckpt-test'))).toBe(false);
     expect(reopened.manager.recovery.orphans).toEqual([]); // listed before it was removed, yet not an orphan
     await reopened.manager.close();

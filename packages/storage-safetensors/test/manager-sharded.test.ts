@@ -10,7 +10,7 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CheckpointManager,
@@ -20,6 +20,7 @@ import {
   type Tensor,
   tensorsEqual,
 } from '@ckpt/core';
+import { processTableIdentity } from '@ckpt/native';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requirePythonModules, runPython, skipPython } from '../../../tools/testing/python.js';
 import { safetensors } from '../src/index.js';
@@ -28,7 +29,8 @@ import { safetensors } from '../src/index.js';
 // the Hugging Face layout, one record with every file's digest, treated as one unit.
 const root = mkdtempSync(join(tmpdir(), 'ckpt-st-sharded-'));
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
+// How the manager names this machine in owners: the host name, boot id and pid namespace.
+const host = processTableIdentity().replace(/[^A-Za-z0-9.]/g, '_');
 let experiments = 0;
 
 /** Eight tensors of 64 KiB each (tensor i filled from i): 4 shards of 128 KiB. */

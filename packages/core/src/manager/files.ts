@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, rm, rmdir, stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +14,7 @@ import {
   fromNodeError,
   processAlive,
   processStartTime,
+  processTableIdentity,
   renameDurably,
   Sha256,
   sha256File,
@@ -25,7 +25,8 @@ import { IntegrityError } from '../errors.js';
 /** Where saves are written before they are committed, inside the experiment folder. */
 export const STAGING_FOLDER = '.ckpt-staging';
 
-const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
+// Not the bare host name: containers may share one, and their pids (see processTableIdentity).
+const host = processTableIdentity().replace(/[^A-Za-z0-9.]/g, '_');
 
 /** The start of a multi-process save's staging folder name (`gather+<checkpoint id>`). */
 export const GATHERING = 'gather+';

@@ -39,12 +39,18 @@ export function everySteps(n: number): SavePolicy {
     step === null ? 'no step given' : step % n === 0 ? true : `step ${step} is not a multiple of ${n}`;
 }
 
-/** Save when at least `seconds` have passed since the last checkpoint. */
+/**
+ * Save when at least `seconds` have passed since the last checkpoint. A last
+ * checkpoint stamped in the future means the clock went back (a corrected
+ * clock, another machine's): that saves at once rather than waiting for the
+ * clock to catch up, and the count starts again from the new checkpoint.
+ */
 export function everySeconds(seconds: number): SavePolicy {
   positive(seconds, 'everySeconds');
   return ({ now, last }) => {
     if (!last) return true;
     const elapsed = (now - Date.parse(last.timestamp)) / 1000;
+    if (!(elapsed >= 0)) return true; // the clock went back (or the timestamp is unreadable)
     return elapsed >= seconds ? true : `only ${elapsed.toFixed(1)} s since the last checkpoint, fewer than ${seconds}`;
   };
 }

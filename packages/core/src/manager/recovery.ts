@@ -2,7 +2,7 @@
  * Reconciling the index with the folder when a manager opens: what a crash,
  * a killed process or a person with `rm` may have left behind.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { type FolderListing, sha256File, sha256Files, TEMP_SUFFIX } from '@ckpt/native';
 import { FormatError } from '../errors.js';
@@ -97,8 +97,11 @@ export async function reconcile(
     await remove(dir, relative(folder, dir), (path) => rm(path, { recursive: true, force: true })); // ckpt's own
   }
 
+  const claimed = new Set(index.pending.map((p) => p.record.file)); // saves still running (settled above)
   for (const name of listing.names) {
-    if (name.endsWith(TEMP_SUFFIX)) await remove(join(folder, name), name); // a link is removed, not its target
+    if (!name.endsWith(TEMP_SUFFIX) || claimed.has(temporaryTarget(name))) continue;
+    if (await recentlyChanged(join(folder, name))) continue; // maybe another process's write in progress
+    await remove(join(folder, name), name); // a link is removed, not its target
   }
 
   const known = new Set<string>();
@@ -362,4 +365,23 @@ export function parseSavedRecord(text: string | undefined): SavedRecord {
   } catch {
     return {};
   }
+}
+
+/**
+ * A temporary no running save claims is removed only once it has not changed
+ * for this long: another process may be writing it (a link being replaced, a
+ * save whose intent this opening cannot see yet), and a writer changes its
+ * temporary at least every few seconds while it writes.
+ */
+const STALE_TEMPORARY_MS = 10 * 60_000;
+
+/** The file a temporary (`.<name>.<random>.ckpt-tmp`) is written for. */
+function temporaryTarget(temporary: string): string {
+  const stem = temporary.slice(1, -TEMP_SUFFIX.length);
+  return stem.slice(0, stem.lastIndexOf('.'));
+}
+
+async function recentlyChanged(path: string): Promise<boolean> {
+  const info = await lstat(path).catch(() => undefined);
+  return info !== undefined && Date.now() - info.mtimeMs < STALE_TEMPORARY_MS;
 }

@@ -14,7 +14,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   DeleteObjectCommand,
@@ -43,7 +42,14 @@ import {
   type VerifyResult,
   VetoedError,
 } from '@ckpt/core';
-import { processAlive, processStartTime, renameDurably, sha256File, tempPathFor } from '@ckpt/native';
+import {
+  processAlive,
+  processStartTime,
+  processTableIdentity,
+  renameDurably,
+  sha256File,
+  tempPathFor,
+} from '@ckpt/native';
 import { checkName } from '../cache.js';
 import { downloadObject, headObject, status, type TransferOptions, withRetries } from '../transfer.js';
 import { type BucketRecord, type IndexData, IndexObject, type PendingUpload } from './index-object.js';
@@ -233,7 +239,7 @@ export class BucketCheckpoints {
       id,
       key,
       ...(uploadId ? { uploadId } : {}),
-      host: hostname(),
+      host: processTableIdentity(),
       pid: process.pid,
       pidStart: processStartTime(process.pid),
       started: Date.now(),
@@ -565,7 +571,7 @@ export class BucketCheckpoints {
     const lease = this.#options.leaseMs ?? 3_600_000;
     // On this machine a writer's process can be asked after; elsewhere only the lease tells.
     const gone = (p: PendingUpload) =>
-      p.host === hostname() ? !processAlive(p.pid, p.pidStart) : Date.now() - p.started > lease;
+      p.host === processTableIdentity() ? !processAlive(p.pid, p.pidStart) : Date.now() - p.started > lease;
     const dead = index.pending.filter(gone);
     for (const upload of dead) {
       if (upload.uploadId) {
