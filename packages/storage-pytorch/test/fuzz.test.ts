@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromNumbers } from '@ckpt/core';
-import { fc, fuzz, mutatedBytes, stateDifference, stateTrees } from '@ckpt/testkit/fuzz';
+import { fc, fuzz, fuzzRoundTrip, mutatedBytes } from '@ckpt/testkit/fuzz';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dcp, pytorch, saveDcp } from '../src/index.js';
 import { Op } from '../src/pickle/opcodes.js';
@@ -170,18 +170,7 @@ describe('fuzzing the torch reader', () => {
 
   it('generated state trees: what saves loads back exactly', async () => {
     mkdirSync(join(dir, 'round-trip'));
-    const summary = await fuzz(
-      'torch/round-trip',
-      stateTrees({ dtypes: pytorch.dtypes }),
-      async (state) => {
-        const path = join(dir, 'round-trip', `s${counter++}.pt`);
-        await pytorch.save(path, state, { fsync: false });
-        const loaded = await pytorch.load(path, { copy: true });
-        const difference = stateDifference(state, loaded.state);
-        if (difference) throw new Error(`the state came back changed: ${difference}`);
-      },
-      { runs: 300 },
-    );
+    const summary = await fuzzRoundTrip(pytorch, join(dir, 'round-trip'), 300);
     expect(summary.accepted).toBeGreaterThan(summary.executions / 2);
   });
 });

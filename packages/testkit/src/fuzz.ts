@@ -24,6 +24,7 @@ import {
   type StateObject,
   type StateTree,
   type StateValue,
+  type StorageBackend,
   type Tensor,
   Tuple,
   tensor,
@@ -320,6 +321,29 @@ function entriesToRecord(entries: Array<[string, StateValue]>): StateObject {
   for (const [key, value] of entries)
     Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   return out;
+}
+
+/**
+ * The round-trip property of a storage backend: generated state trees (with
+ * tensors of its dtypes) are saved into `folder` and loaded back, and what
+ * saves must load back exactly. A tree the backend refuses with a typed error
+ * counts as refused.
+ */
+export function fuzzRoundTrip(backend: StorageBackend, folder: string, runs: number): Promise<FuzzSummary> {
+  const extension = backend.extensions.find((e) => !e.endsWith('.json')) ?? '';
+  let counter = 0;
+  return fuzz(
+    `${backend.name}/round-trip`,
+    stateTrees({ dtypes: backend.dtypes }),
+    async (state) => {
+      const path = join(folder, `round-trip-${counter++}${extension}`);
+      await backend.save(path, state, { fsync: false });
+      const loaded = await backend.load(path, { copy: true });
+      const difference = stateDifference(state, loaded.state);
+      if (difference) throw new Error(`the state came back changed: ${difference}`);
+    },
+    { runs },
+  );
 }
 
 /**
