@@ -4,7 +4,16 @@
  * wherever their bytes are contiguous.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { bareRecord, type DType, dtypeInfo, FormatError, ProgramError, type StateValue, type Tensor } from '@ckpt/core';
+import {
+  bareRecord,
+  type DType,
+  dtypeInfo,
+  FormatError,
+  ProgramError,
+  type StateValue,
+  type Tensor,
+  UnsupportedError,
+} from '@ckpt/core';
 import { fromNodeError, mapFile, NativeErrorCode, nativeError } from '@ckpt/native';
 import { type AllowListOptions, createResolver } from './allow-list.js';
 import { referencedGlobals } from './pickle/scan.js';
@@ -216,9 +225,20 @@ function readZip(
   return { value, metadata: readMetadata(zip, `${folder}/${METADATA_RECORD}`, path) };
 }
 
+/** A POSIX tar archive: "ustar" at offset 257 of its first header. */
+function isTar(bytes: Uint8Array): boolean {
+  return bytes.byteLength >= 262 && Buffer.from(bytes.subarray(257, 262)).toString('latin1') === 'ustar';
+}
+
 function readLegacy(source: ByteSource, options: TorchReadOptions, stubs: boolean): StateValue {
   const path = source.path;
   const bytes = source.read(0, source.size);
+  if (isTar(bytes)) {
+    throw new UnsupportedError(
+      "a torch checkpoint in the tar format of torch's first releases (before 0.2): not read by ckpt; load it with torch and save it again",
+      { path, found: 'a tar archive' },
+    );
+  }
   if (bytes.byteLength < 2 || bytes[0] !== 0x80) {
     const globals = referencedGlobals(bytes);
     if (globals.length > 0) {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -310,5 +311,20 @@ describe('legacy files carrying payloads', () => {
     const path = file();
     writeFileSync(path, new PickleBuilder().proto().op(Op.EMPTY_DICT).stop().bytes());
     expect((await refusal(path)).message).toMatch(/magic number/);
+  });
+});
+
+describe("the tar format of torch's first releases", () => {
+  it('is named and refused as unsupported, not taken for a broken file', async () => {
+    const members = mkdtempSync(join(tmpdir(), 'ckpt-pt-tar-'));
+    for (const name of ['sys_info', 'pickle', 'storages', 'tensors']) writeFileSync(join(members, name), 'x');
+    const path = file();
+    const made = spawnSync('tar', ['--format=ustar', '-cf', path, '-C', members, 'sys_info', 'pickle'], {
+      encoding: 'utf8',
+    });
+    expect(made.status, made.stderr).toBe(0);
+    const error = await refusal(path);
+    expect(error.code).toBe('CKPT_UNSUPPORTED');
+    expect(error.message).toMatch(/tar format/);
   });
 });
