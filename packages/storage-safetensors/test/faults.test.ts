@@ -4,7 +4,7 @@
 // folder deleted while a manager runs. Each gives typed errors, never a
 // crashed process, and loses nothing that was saved.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,25 @@ describe('a checkpoint truncated while its tensors are mapped', () => {
     expect(sum).toBeGreaterThanOrEqual(0); // still running: the pages past the end read as zeros
     expect((await manager.verify('all')).map((r) => r.status)).toEqual(['corrupted']);
     await refusal(() => manager.load('latest'));
+    await manager.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe('a checkpoint replaced while its tensors are mapped', () => {
+  it('keeps the mapped values, and verification reports the file no longer matches its record', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ckpt-replaced-'));
+    const manager = await open(root);
+    const { record } = await manager.save({ state: state(4096, 7), step: 1 });
+    const loaded = await manager.load('latest'); // views of the mapped file
+    const path = join(root, 'faults', record?.file as string);
+    // Someone writes another checkpoint and renames it over this one.
+    const other = join(root, 'other.safetensors');
+    await safetensors.save(other, state(4096, 9));
+    renameSync(other, path);
+    const { data } = loaded.state.w as { data: Uint8Array };
+    expect(new Float32Array(data.buffer, data.byteOffset, 4096).every((v) => v === 7)).toBe(true);
+    expect((await manager.verify('all')).map((r) => r.status)).toEqual(['corrupted']);
     await manager.close();
     rmSync(root, { recursive: true, force: true });
   });
