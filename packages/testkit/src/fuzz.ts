@@ -39,6 +39,12 @@ export interface FuzzOptions<T> {
   /** Refuses an input that takes longer than this: a hang guard, far above the normal time. */
   budgetMs?: number;
   /**
+   * Fails the run when the process's peak resident memory grew by more than
+   * this while it ran (default 512 MiB): small inputs must not make the code
+   * under test allocate and fill gigabytes, whatever sizes they declare.
+   */
+  peakMemoryGrowthBytes?: number;
+  /**
    * A folder of byte inputs that once failed: replayed first, and where a new
    * failing byte input is written. Only for targets whose inputs are bytes.
    */
@@ -59,6 +65,8 @@ export interface FuzzSummary {
   /** Refusals by error code. */
   byCode: Record<string, number>;
   replayed: number;
+  /** How much the process's peak resident memory grew during the run. */
+  peakMemoryGrowthBytes: number;
 }
 
 const DEFAULT_SEED = 2020;
@@ -89,7 +97,17 @@ export async function fuzz<T>(
   options: FuzzOptions<T>,
 ): Promise<FuzzSummary> {
   const seed = fuzzSeed();
-  const summary: FuzzSummary = { target, seed, executions: 0, accepted: 0, refused: 0, byCode: {}, replayed: 0 };
+  const summary: FuzzSummary = {
+    target,
+    seed,
+    executions: 0,
+    accepted: 0,
+    refused: 0,
+    byCode: {},
+    replayed: 0,
+    peakMemoryGrowthBytes: 0,
+  };
+  const peakBefore = peakResidentBytes();
   const budgetMs = options.budgetMs ?? 10_000;
   const once = async (input: T): Promise<void> => {
     const started = performance.now();
@@ -116,7 +134,14 @@ export async function fuzz<T>(
 
   const runs = options.runs * (envNumber('CKPT_FUZZ_SCALE') ?? 1);
   const details = await fc.check(fc.asyncProperty(arbitrary, once), { seed, numRuns: runs, endOnFailure: true });
+  summary.peakMemoryGrowthBytes = peakResidentBytes() - peakBefore;
   process.stderr.write(`fuzz ${target}: ${JSON.stringify(summaryLine(summary))}\n`);
+  const memoryBudget = options.peakMemoryGrowthBytes ?? 512 << 20;
+  if (summary.peakMemoryGrowthBytes > memoryBudget) {
+    throw new Error(
+      `${target}: peak memory grew by ${summary.peakMemoryGrowthBytes} bytes, past the ${memoryBudget}-byte budget`,
+    );
+  }
   if (details.failed) {
     const example = details.counterexample?.[0] as T | undefined;
     const saved = example !== undefined ? saveFinding(options, example) : undefined;
@@ -128,6 +153,11 @@ export async function fuzz<T>(
     );
   }
   return summary;
+}
+
+/** The process's peak resident memory so far (ru_maxrss). */
+function peakResidentBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 function summaryLine(summary: FuzzSummary): Omit<FuzzSummary, 'target'> {
