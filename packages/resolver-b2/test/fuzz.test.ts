@@ -3,11 +3,14 @@
 // cache's per-file records, mutated and generated. Each is taken with only
 // its known fields or refused (a typed error for the index; "no record" for
 // the cache, which then downloads again).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FormatError } from '@ckpt/core';
 import { fc, fuzz, mutatedBytes } from '@ckpt/testkit/fuzz';
 import { describe, expect, it } from 'vitest';
 import { checkIndex } from '../src/bucket/index-object.js';
-import { parseCacheRecord } from '../src/cache.js';
+import { Cache, parseCacheRecord } from '../src/cache.js';
 
 const encode = (text: string) => new TextEncoder().encode(text);
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -113,5 +116,34 @@ describe('fuzzing what the bucket store reads back', () => {
     );
     expect(summary.accepted).toBeGreaterThan(0);
     expect(summary.refused).toBeGreaterThan(0);
+  });
+});
+
+describe('what fuzzing found', () => {
+  it('a pending upload keeps only its known fields, and overlong labels are refused', () => {
+    const index = JSON.parse(INDEX);
+    index.pending[0].extra = 'travels on';
+    Object.defineProperty(index.pending[0], '__proto__', { value: { polluted: true }, enumerable: true });
+    const [upload] = checkIndex(index, 'team/run/', 'index.json').pending;
+    expect(Object.keys(upload as object).sort()).toEqual([...UPLOAD_FIELDS].sort());
+    const long = JSON.parse(INDEX);
+    long.pending[0].host = 'h'.repeat(10_000);
+    expect(() => checkIndex(long, 'team/run/', 'index.json')).toThrow(FormatError);
+    const created = JSON.parse(INDEX);
+    created.records[0].created = 'x'.repeat(10_000);
+    expect(() => checkIndex(created, 'team/run/', 'index.json')).toThrow(FormatError);
+  });
+
+  it('a cache record keeps only its known fields; an oversized or negative one counts as none', async () => {
+    const record = parseCacheRecord(JSON.stringify({ ...JSON.parse(RECORD), extra: 1, __proto__x: 2 }));
+    expect(Object.keys(record ?? {}).sort()).toEqual(['downloadedAt', 'etag', 'sha256', 'size', 'source', 'versionId']);
+    expect(parseCacheRecord(JSON.stringify({ ...JSON.parse(RECORD), size: -1 }))).toBeUndefined();
+    expect(parseCacheRecord(JSON.stringify({ ...JSON.parse(RECORD), source: 's'.repeat(10_000) }))).toBeUndefined();
+    const cache = new Cache(mkdtempSync(join(tmpdir(), 'ckpt-cache-record-')));
+    await cache.remember('model.bin', JSON.parse(RECORD));
+    expect(await cache.record('model.bin')).toMatchObject({ size: 3 });
+    const meta = cache.metaPathOf('model.bin');
+    writeFileSync(meta, `${RECORD}${' '.repeat(128 * 1024)}`); // valid JSON, but no record is that large
+    expect(await cache.record('model.bin')).toBeUndefined();
   });
 });
