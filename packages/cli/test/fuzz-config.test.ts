@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readResolverFile, readSettingsFile } from '@ckpt/core';
-import { fc, fuzz, mutatedBytes } from '@ckpt/testkit/fuzz';
+import { fc, fuzz, hostileJsonVariants, mutatedBytes } from '@ckpt/testkit/fuzz';
 import { describe, expect, it } from 'vitest';
 
 const dir = mkdtempSync(join(tmpdir(), 'ckpt-cli-fuzz-config-'));
@@ -53,6 +53,7 @@ const files = fc.oneof(
   mutatedBytes([encode(YAML), encode(BOMB)], { focus: YAML.length, maxEdits: 6 }).map((b) => ({ b, ext: '.yaml' })),
   mutatedBytes([encode(JSON_CONFIG)], { focus: JSON_CONFIG.length, maxEdits: 6 }).map((b) => ({ b, ext: '.json' })),
   mutatedBytes([encode(SEED_002)], { focus: SEED_002.length, maxEdits: 6 }).map((b) => ({ b, ext: '.resolver.yaml' })),
+  hostileJsonVariants(JSON_CONFIG).map((text) => ({ b: encode(text), ext: '.json' })),
   fc.jsonValue({ maxDepth: 4 }).map((v) => ({ b: encode(JSON.stringify(v)), ext: '.json' })),
 );
 

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnsupportedError } from './errors.js';
+import { InvalidArgumentError, shown, UnsupportedError } from './errors.js';
 
 /**
  * Element types, named as safetensors names them, plus C128 (torch's
@@ -103,7 +103,7 @@ export function dtypeInfo(dtype: DType): DTypeInfo {
   if (!found) {
     throw new InvalidArgumentError(`unknown dtype ${JSON.stringify(dtype)}`, {
       expected: `one of ${DTYPES.join(', ')}`,
-      found: String(dtype),
+      found: shown(dtype),
     });
   }
   return found;

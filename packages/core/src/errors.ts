@@ -215,3 +215,22 @@ export class TrackerError extends CkptError {
 export function isCkptError(error: unknown, code?: string): error is CkptError {
   return error instanceof CkptError && (code === undefined || error.code === code);
 }
+
+/**
+ * A value from a file or a caller, as text for a message. Never throws: an
+ * object from JSON may carry a `toString` key that is not a function, one
+ * without a prototype has none, and `String()` on either throws a TypeError.
+ */
+export function shown(value: unknown, limit = 200): string {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (value === null || (typeof value !== 'object' && typeof value !== 'function')) text = String(value);
+  else {
+    try {
+      text = JSON.stringify(value) ?? Object.prototype.toString.call(value);
+    } catch {
+      text = Object.prototype.toString.call(value); // a cycle, or a BigInt inside
+    }
+  }
+  return text.length > limit ? `${text.slice(0, limit)}…` : text;
+}

@@ -35,6 +35,7 @@ export {
   NotFoundError,
   nativeError,
   ProgramError,
+  shown,
   TrackerError,
   UnsupportedError,
   VetoedError,

@@ -1,6 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
+import { ConflictError, InvalidArgumentError, NotFoundError, shown } from './errors.js';
 import { DETECT_BYTES, type StorageBackend } from './storage.js';
 
 /** The storage backends a consumer registered, by name, extension and content. */
@@ -14,7 +14,7 @@ export class StorageRegistry {
   register(backend: StorageBackend): this {
     for (const key of ['name', 'extensions', 'dtypes', 'detect', 'save', 'load', 'inspect'] as const) {
       if (backend?.[key] === undefined) {
-        throw new InvalidArgumentError(`a storage backend needs \`${key}\``, { found: String(backend?.name) });
+        throw new InvalidArgumentError(`a storage backend needs \`${key}\``, { found: shown(backend?.name) });
       }
     }
     if (this.#backends.has(backend.name)) {

@@ -5,7 +5,7 @@
  * safetensors and for torch `.bin` files alike).
  */
 import { basename } from 'node:path';
-import { FormatError } from './errors.js';
+import { FormatError, shown } from './errors.js';
 import type { Tensor } from './tensor.js';
 
 /** Greedy, in order, as transformers does: a new shard when the next tensor would overflow this one. */
@@ -84,13 +84,10 @@ export function parseShardIndex(text: string, path: string): ShardIndex {
   const weightMap = new Map<string, string>();
   for (const [name, file] of Object.entries(index.weight_map)) {
     if (typeof file !== 'string' || file === '' || basename(file) !== file || file === '..' || file.includes('\\')) {
+      const found = shown(file);
       throw new FormatError(
-        `shard index maps ${JSON.stringify(name)} to ${JSON.stringify(file)}, which is not a file in the index's folder`,
-        {
-          path,
-          expected: 'a plain file name',
-          found: String(file),
-        },
+        `shard index maps ${JSON.stringify(name)} to ${found}, which is not a file in the index's folder`,
+        { path, expected: 'a plain file name', found },
       );
     }
     weightMap.set(name, file);

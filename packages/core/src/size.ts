@@ -3,7 +3,7 @@
  * sizes), `2GiB` (binary), `500M`, `1024` (bytes). One parser for every
  * option and flag that takes a size.
  */
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, shown } from './errors.js';
 
 const POWERS = ['', 'k', 'm', 'g', 't'];
 
@@ -24,7 +24,7 @@ export function parseSize(size: number | string, options: { allowZero?: boolean;
     const power = POWERS.indexOf((match[2] ?? '').toLowerCase());
     bytes = Math.floor(Number(match[1]) * (match[3] ? 1024 : 1000) ** power);
   }
-  if (!Number.isSafeInteger(bytes) || bytes < 0) throw fail(String(size));
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw fail(shown(size));
   if (bytes === 0 && !options.allowZero) {
     throw new InvalidArgumentError(`${what} must be positive, got ${JSON.stringify(size)}`, { found: String(size) });
   }

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FormatError } from '@ckpt/core';
-import { fc, fuzz, mutatedBytes } from '@ckpt/testkit/fuzz';
+import { fc, fuzz, hostileJsonVariants, mutatedBytes } from '@ckpt/testkit/fuzz';
 import { describe, expect, it } from 'vitest';
 import { checkIndex } from '../src/bucket/index-object.js';
 import { Cache, parseCacheRecord } from '../src/cache.js';
@@ -73,6 +73,7 @@ const onlyKnown = (value: object, known: string[]) => Object.keys(value).every((
 const texts = (seed: string) =>
   fc.oneof(
     { arbitrary: mutatedBytes([encode(seed)], { focus: seed.length, maxEdits: 4 }).map(decode), weight: 4 },
+    { arbitrary: hostileJsonVariants(seed), weight: 2 },
     { arbitrary: fc.json({ maxDepth: 4 }), weight: 1 },
   );
 

@@ -8,7 +8,7 @@
  * class name remembered) unless ckpt knows the class (numpy arrays, numpy
  * scalars). Some modules stay refused whatever is allowed.
  */
-import { type DType, type Tensor, UnsupportedError } from '@ckpt/core';
+import { type DType, shown, type Tensor, UnsupportedError } from '@ckpt/core';
 import { numpyHandlers } from './numpy.js';
 import {
   type Fail,
@@ -163,7 +163,7 @@ const STATIC_HANDLERS: Readonly<Record<string, GlobalHandler>> = (() => {
       if (typeof text !== 'string') return fail('_codecs.encode of something that is not a string');
       const codec = typeof encoding === 'string' ? encoding.toLowerCase().replace('-', '') : 'utf8';
       if (codec !== 'latin1' && codec !== 'utf8' && codec !== 'ascii')
-        return fail(`_codecs.encode with encoding ${String(encoding)}`);
+        return fail(`_codecs.encode with encoding ${shown(encoding)}`);
       return new Uint8Array(Buffer.from(text, codec === 'utf8' ? 'utf8' : 'latin1'));
     }),
     'builtins.bytearray': callable(([source]) => {
@@ -174,7 +174,9 @@ const STATIC_HANDLERS: Readonly<Record<string, GlobalHandler>> = (() => {
       ([items]) => new PySet(items instanceof PyList ? items.items : items instanceof PyTuple ? items.items : []),
     ),
     'builtins.complex': callable(([real = 0, imag = 0]) => {
-      const part = (v: unknown) => (v instanceof PyWholeFloat ? v.value : Number(v));
+      // Only numbers: Number() of an arbitrary value from the pickle could call into it, or throw.
+      const part = (v: unknown) =>
+        v instanceof PyWholeFloat ? v.value : typeof v === 'number' || typeof v === 'bigint' ? Number(v) : Number.NaN;
       return withPython({ real: part(real), imag: part(imag) }, { className: 'builtins.complex' });
     }),
   };

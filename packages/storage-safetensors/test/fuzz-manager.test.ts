@@ -6,8 +6,8 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CheckpointManager, fromTypedArray, keepLatest } from '@ckpt/core';
-import { fc, fuzz, mutatedBytes } from '@ckpt/testkit/fuzz';
+import { CheckpointManager, CkptError, fromTypedArray, keepLatest } from '@ckpt/core';
+import { fc, fuzz, hostileJsonVariants, mutatedBytes } from '@ckpt/testkit/fuzz';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { safetensors } from '../src/index.js';
 
@@ -89,9 +89,24 @@ describe('fuzzing the manager index', () => {
   it('a damaged snapshot or journal opens or is refused with a typed error, and loses no checkpoint', async () => {
     expect(journal.byteLength).toBeGreaterThan(0);
     expect(checkpoints.size).toBe(3);
+    const encode = (text: string) => Buffer.from(text);
+    const lines = journal.toString('utf8').split('\n');
+    // A journal with one line's values replaced by hostile ones (the line stays valid JSON).
+    const hostileJournal = fc
+      .nat(lines.length - 2)
+      .chain((i) => hostileJsonVariants(lines[i] as string).map((line) => lines.with(i, line).join('\n')));
     const damage = fc.record({
-      snapshot: fc.option(mutatedBytes([snapshot], { focus: snapshot.byteLength, maxEdits: 4 }), { freq: 2 }),
-      journal: fc.option(mutatedBytes([journal], { focus: journal.byteLength, maxEdits: 4 }), { freq: 2 }),
+      snapshot: fc.option(
+        fc.oneof(
+          mutatedBytes([snapshot], { focus: snapshot.byteLength, maxEdits: 4 }),
+          hostileJsonVariants(snapshot.toString('utf8')).map(encode),
+        ),
+        { freq: 2 },
+      ),
+      journal: fc.option(
+        fc.oneof(mutatedBytes([journal], { focus: journal.byteLength, maxEdits: 4 }), hostileJournal.map(encode)),
+        { freq: 2 },
+      ),
     });
     let n = 0;
     const summary = await fuzz(
@@ -114,5 +129,41 @@ describe('fuzzing the manager index', () => {
       { runs: 400 },
     );
     expect(summary.accepted).toBeGreaterThan(0);
+  });
+});
+
+describe('what fuzzing found', () => {
+  it('values whose toString is data, anywhere in the index, give typed errors or are set aside', async () => {
+    const hostile = '{"toString":1}';
+    const index = JSON.parse(snapshot.toString('utf8'));
+    const variants = [
+      { ...index, version: JSON.parse(hostile) }, // refused: String() of it threw a TypeError
+      { ...index, nextSequence: JSON.parse(hostile) }, // Number() of it threw
+      {
+        ...index,
+        checkpoints: index.checkpoints.map((r: object) => ({ ...r, tags: ['ok', JSON.parse(hostile)] })),
+      }, // tags.map(String) threw
+    ];
+    for (const [i, variant] of variants.entries()) {
+      const folder = join(root, `hostile-${i}`);
+      cpSync(template, folder, { recursive: true });
+      writeFileSync(join(experiment(folder), SNAPSHOT), JSON.stringify(variant));
+      writeFileSync(join(experiment(folder), JOURNAL), '');
+      const failure = await exercise(folder).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      if (failure !== undefined) expect(failure, `variant ${i}`).toBeInstanceOf(CkptError);
+      expectNothingLost(experiment(folder), []);
+    }
+  });
+
+  it('a save with an argument that has no prototype is refused typed', async () => {
+    const folder = join(root, 'bare-argument');
+    const manager = await open(folder);
+    const bare = Object.create(null);
+    await expect(manager.save({ state: {}, step: bare })).rejects.toBeInstanceOf(CkptError);
+    await expect(manager.save({ state: {}, metrics: bare })).resolves.toBeDefined(); // an empty record of metrics
+    await manager.close();
   });
 });

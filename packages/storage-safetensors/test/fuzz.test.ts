@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CkptError, fromNumbers, parseShardIndex } from '@ckpt/core';
 import { backend } from '@ckpt/native';
-import { fc, fuzz, fuzzRoundTrip, mutatedBytes } from '@ckpt/testkit/fuzz';
+import { fc, fuzz, fuzzRoundTrip, hostileJsonVariants, mutatedBytes } from '@ckpt/testkit/fuzz';
 import { describe, expect, it } from 'vitest';
 import { readHeaderInJavaScript, safetensors } from '../src/index.js';
 import { readHeaderNatively } from '../src/native-header.js';
@@ -78,6 +78,7 @@ describe('fuzzing the safetensors reader', () => {
     });
     const text = fc.oneof(
       mutatedBytes([new TextEncoder().encode(index)], { focus: 160 }).map((b) => new TextDecoder().decode(b)),
+      hostileJsonVariants(index),
       fc.json({ maxDepth: 3 }),
       fc
         .record({ metadata: fc.jsonValue({ maxDepth: 2 }), weight_map: fc.dictionary(fc.string(), fc.jsonValue()) })
@@ -120,5 +121,12 @@ describe('what fuzzing found', () => {
     const { metadata } = parseShardIndex('{"metadata":{"__proto__":{"x":1}},"weight_map":{}}', 'i.json');
     expect(Object.keys(metadata)).toEqual(['__proto__']);
     expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+});
+
+describe('what fuzzing found: objects whose toString is data', () => {
+  it('a shard index mapping a name to such an object is refused typed', () => {
+    const text = '{"weight_map":{"a":{"toString":1}}}';
+    expect(() => parseShardIndex(text, 'model.safetensors.index.json')).toThrow(CkptError);
   });
 });

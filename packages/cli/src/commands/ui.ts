@@ -1,12 +1,12 @@
 /** `ckpt ui`: serves the web interface until interrupted. */
 import { spawn } from 'node:child_process';
-import { InvalidArgumentError } from '@ckpt/core';
+import { InvalidArgumentError, shown } from '@ckpt/core';
 import type { Context } from '../context.js';
 
 export async function uiCommand(ctx: Context, opts: { port?: string; host?: string; open?: boolean }): Promise<void> {
   const port = opts.port === undefined ? 0 : Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new InvalidArgumentError('--port must be a whole number from 0 to 65535', { found: String(opts.port) });
+    throw new InvalidArgumentError('--port must be a whole number from 0 to 65535', { found: shown(opts.port) });
   }
   const { startUi } = await import('@ckpt/ui');
   const server = await startUi({

@@ -17,7 +17,7 @@ import { closeSync, fdatasyncSync, fstatSync, openSync, statSync, writeSync } fr
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockFile, writeFileAtomic } from '@ckpt/native';
-import { FormatError } from '../errors.js';
+import { FormatError, shown } from '../errors.js';
 import { RecordFacts } from './facts.js';
 import { plainNameProblem, relativePathProblem } from './names.js';
 import {
@@ -446,7 +446,7 @@ class Replay {
         return;
       }
       case 'del':
-        this.#records.delete(String(entry.id));
+        this.#records.delete(shown(entry.id));
         return;
       case 'intent': {
         const save = checkPending(entry.save, where);
@@ -457,19 +457,19 @@ class Replay {
         return;
       }
       case 'abort':
-        this.#pending.delete(String(entry.id));
+        this.#pending.delete(shown(entry.id));
         return;
       case 'deleting': {
         const add = Array.isArray(entry.add) ? entry.add : [];
         const remove = Array.isArray(entry.remove) ? entry.remove : [];
         for (const file of add) checkFile(file, where); // the whole entry is refused if one name is bad
-        for (const file of remove) this.#deleting.delete(String(file));
+        for (const file of remove) this.#deleting.delete(shown(file));
         for (const file of add) this.#deleting.add(file);
         return;
       }
       case 'meta':
         if (entry.best !== undefined) this.index.best = checkBest(entry.best, where);
-        this.index.nextSequence = Math.max(this.index.nextSequence, Number(entry.nextSequence) || 1);
+        this.index.nextSequence = Math.max(this.index.nextSequence, numberOr(entry.nextSequence, 1));
         return;
       default:
         throw new FormatError(`unknown checkpoint journal entry ${JSON.stringify((entry as { op?: unknown })?.op)}`, {
@@ -534,14 +534,14 @@ export function parseIndex(text: string, path: string): IndexFile {
     });
   }
   if (typeof value.version !== 'number' || value.version > INDEX_VERSION) {
-    throw new FormatError(`unsupported checkpoint index version ${String(value.version)}`, {
+    throw new FormatError(`unsupported checkpoint index version ${shown(value.version)}`, {
       path,
       expected: `version ${INDEX_VERSION} or older`,
-      found: String(value.version),
+      found: shown(value.version),
     });
   }
   const rejected: RejectedEntry[] = Array.isArray(value.rejected)
-    ? value.rejected.filter(isObject).map((r) => ({ where: String(r.where), reason: String(r.reason), entry: r.entry }))
+    ? value.rejected.filter(isObject).map((r) => ({ where: shown(r.where), reason: shown(r.reason), entry: r.entry }))
     : [];
   /** Checks each entry on its own: a bad one is set aside, the others stay usable. */
   const each = <T>(list: unknown, name: string, check: (entry: unknown, where: string) => T): T[] => {
@@ -563,10 +563,10 @@ export function parseIndex(text: string, path: string): IndexFile {
   const highest = [...checkpoints, ...pending.map((p) => p.record)].reduce((max, r) => Math.max(max, r.sequence), 0);
   return {
     version: INDEX_VERSION,
-    experiment: String(value.experiment ?? ''),
-    model: String(value.model ?? ''),
+    experiment: shown(value.experiment ?? ''),
+    model: shown(value.model ?? ''),
     ...(value.best !== undefined ? { best: checkBestOrUndefined(value.best) } : {}),
-    nextSequence: Math.max(Number(value.nextSequence) || 1, highest + 1),
+    nextSequence: Math.max(numberOr(value.nextSequence, 1), highest + 1),
     checkpoints,
     pending,
     deleting,
@@ -635,7 +635,7 @@ function checkRecord(value: unknown, where: string): StoredRecord {
 function checkPending(value: unknown, where: string): PendingSave {
   const save = isObject(value) ? value : {};
   const record = checkRecord(save.record, where);
-  const out: PendingSave = { owner: String(save.owner), record };
+  const out: PendingSave = { owner: shown(save.owner), record };
   if (save.gather !== undefined) out.gather = checkGather(save.gather, record, where);
   return out;
 }
@@ -650,7 +650,7 @@ function checkGather(value: unknown, record: StoredRecord, where: string): Gathe
   if (!isObject(value)) return fail('not an object');
   const { worldSize } = value;
   if (typeof worldSize !== 'number' || !Number.isInteger(worldSize) || worldSize < 2 || worldSize > MAX_WORLD_SIZE) {
-    return fail(`worldSize ${String(worldSize)} is not 2 to ${MAX_WORLD_SIZE}`);
+    return fail(`worldSize ${shown(worldSize)} is not 2 to ${MAX_WORLD_SIZE}`);
   }
   if (!record.files) fail('its record names no set of files');
   const isRank = (rank: unknown): rank is number =>
@@ -678,8 +678,8 @@ function checkGather(value: unknown, record: StoredRecord, where: string): Gathe
   });
   return {
     worldSize,
-    started: String(value.started),
-    ranks: list('ranks').map((r) => ({ rank: r.rank as number, owner: String(r.owner) })),
+    started: shown(value.started),
+    ranks: list('ranks').map((r) => ({ rank: r.rank as number, owner: shown(r.owner) })),
     parts,
   };
 }
@@ -722,5 +722,10 @@ function checkSetFiles(value: Record<string, unknown>, where: string, fail: (wha
 
 function readTags(tags: unknown): string[] {
   if (!Array.isArray(tags)) return [];
-  return tags.every((tag) => typeof tag === 'string') ? tags : tags.map(String);
+  return tags.every((tag) => typeof tag === 'string') ? tags : tags.map((tag) => shown(tag));
+}
+
+/** `value` when it is a finite number, else `fallback`: never Number() of a value from the file, which may throw. */
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
 }

@@ -3,7 +3,7 @@
  * id, epoch, step or alias. Flags are derived from the records every time
  * the index is written, so they are exact across restarts and processes.
  */
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, shown } from '../errors.js';
 import type { StoredRecord } from './record.js';
 
 /** Scores metrics: higher is better; undefined when the metric is missing or NaN. */
@@ -128,7 +128,7 @@ export function select<R extends StoredRecord>(records: readonly R[], selector: 
     return records.find((r) => r.id === selector);
   }
   if (typeof selector !== 'object' || selector === null) {
-    throw new InvalidArgumentError(`cannot select a checkpoint by ${String(selector)}`, {
+    throw new InvalidArgumentError(`cannot select a checkpoint by ${shown(selector)}`, {
       expected: "an id, 'best', 'latest', { epoch }, { step } or { best: metric }",
     });
   }

@@ -5,7 +5,7 @@
 import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { type FolderListing, sha256File, sha256Files, TEMP_SUFFIX } from '@ckpt/native';
-import { FormatError } from '../errors.js';
+import { FormatError, shown } from '../errors.js';
 import type { StorageBackend } from '../storage.js';
 import { Confinement } from './confine.js';
 import { abandonedStagingDirs, ownerAlive, removeEntry } from './files.js';
@@ -360,7 +360,7 @@ export function parseSavedRecord(text: string | undefined): SavedRecord {
     if (typeof value.timestamp === 'string') out.timestamp = value.timestamp;
     if (typeof value.metrics === 'object' && value.metrics !== null)
       out.metrics = value.metrics as Record<string, number>;
-    if (Array.isArray(value.tags)) out.tags = value.tags.map(String);
+    if (Array.isArray(value.tags)) out.tags = value.tags.map((tag) => shown(tag));
     return out;
   } catch {
     return {};

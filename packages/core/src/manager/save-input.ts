@@ -2,7 +2,7 @@
  * What `save` accepts, checked up front: a typed error names the field that is
  * wrong before anything is written.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, shown } from '../errors.js';
 import { parseSize } from '../size.js';
 import { assertStateTree, type StateTree, type StateValue } from '../tree.js';
 
@@ -44,7 +44,7 @@ export interface SaveInput {
 function nonNegativeInteger(value: unknown, what: string): number | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new InvalidArgumentError(`save: \`${what}\` must be a non-negative integer`, { found: String(value) });
+    throw new InvalidArgumentError(`save: \`${what}\` must be a non-negative integer`, { found: shown(value) });
   }
   return value;
 }
@@ -52,7 +52,7 @@ function nonNegativeInteger(value: unknown, what: string): number | null {
 function checkMetrics(metrics: unknown): Record<string, number> {
   if (metrics === undefined) return {};
   if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) {
-    throw new InvalidArgumentError('save: `metrics` must be an object of numbers', { found: String(metrics) });
+    throw new InvalidArgumentError('save: `metrics` must be an object of numbers', { found: shown(metrics) });
   }
   for (const [name, value] of Object.entries(metrics)) {
     if (typeof value !== 'number') {
@@ -135,12 +135,12 @@ function checkGather(input: SaveInput): Prepared['gather'] {
   const { rank, worldSize } = input;
   if (typeof worldSize !== 'number' || !Number.isInteger(worldSize) || worldSize < 1 || worldSize > 65_536) {
     throw new InvalidArgumentError('save: `worldSize` must be an integer from 1 to 65536', {
-      found: String(worldSize),
+      found: shown(worldSize),
     });
   }
   if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
     throw new InvalidArgumentError(`save: \`rank\` must be an integer from 0 to ${worldSize - 1}`, {
-      found: String(rank),
+      found: shown(rank),
     });
   }
   if (input.epoch === undefined && input.step === undefined) {

@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { renameDurably } from '@ckpt/native';
-import { InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { InvalidArgumentError, shown, UnsupportedError } from '../errors.js';
 import { parseSize } from '../size.js';
 import type { SaveResult } from '../storage.js';
 import type { StateTree } from '../tree.js';
@@ -53,7 +53,7 @@ function defaultShardSize(saveOptions: Record<string, unknown>): number | undefi
   if (value === undefined) return undefined;
   if (typeof value !== 'number' && typeof value !== 'string') {
     throw new InvalidArgumentError('saveOptions.maxShardSize must be a size (bytes, or "5GB")', {
-      found: String(value),
+      found: shown(value),
     });
   }
   return parseSize(value, { what: 'saveOptions.maxShardSize' });

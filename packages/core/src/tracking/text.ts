@@ -1,5 +1,5 @@
 /** Values as tracking databases store them, and an experiment as JSON or CSV text. */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, shown } from '../errors.js';
 import { type ExperimentExport, type ExperimentStatus, STATUSES } from './types.js';
 
 /** JSON text with NaN and infinities kept as "NaN", "Infinity", "-Infinity". */
@@ -26,7 +26,7 @@ const NON_BLANK = /\S/;
 /** A non-empty name (experiment, project, tag, metric, param). */
 export function checkName(value: unknown, what: string): string {
   if (typeof value !== 'string' || !NON_BLANK.test(value)) {
-    throw new InvalidArgumentError(`${what} must be a non-empty string`, { found: String(value) });
+    throw new InvalidArgumentError(`${what} must be a non-empty string`, { found: shown(value) });
   }
   return value;
 }
@@ -48,7 +48,7 @@ export function checkPoint(name: unknown, value: unknown, step: unknown): void {
   }
   if (step !== undefined && (!Number.isInteger(step) || (step as number) < 0)) {
     throw new InvalidArgumentError(`the step of metric ${JSON.stringify(name)} must be a non-negative integer`, {
-      found: String(step),
+      found: shown(step),
     });
   }
 }

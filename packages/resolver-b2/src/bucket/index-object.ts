@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, type GetObjectCommandOutput, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ConflictError, FormatError } from '@ckpt/core';
+import { ConflictError, FormatError, shown } from '@ckpt/core';
 import { status, type TransferOptions, withRetries } from '../transfer.js';
 
 export const INDEX_NAME = 'index.json';
@@ -71,7 +71,7 @@ export function checkIndex(value: unknown, prefix: string, where: string): Index
   const bad = (what: string) => new FormatError(`the bucket index is malformed: ${what}`, { path: where });
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('not an object');
   const v = value as Record<string, unknown>;
-  if (v.version !== INDEX_VERSION) throw bad(`version ${String(v.version)}`);
+  if (v.version !== INDEX_VERSION) throw bad(`version ${shown(v.version)}`);
   const list = (name: string) => {
     const items = v[name];
     if (!Array.isArray(items)) throw bad(`${name} is not a list`);

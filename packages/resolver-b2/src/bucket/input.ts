@@ -1,6 +1,6 @@
 /** Checking what callers pass to a bucket's checkpoints: locations, retention, save input, labels. */
 import { randomBytes } from 'node:crypto';
-import { InvalidArgumentError } from '@ckpt/core';
+import { InvalidArgumentError, shown } from '@ckpt/core';
 import type { BucketCheckpointsOptions, BucketSaveInput } from './checkpoints.js';
 import { isTag, MAX_DESCRIPTION, MAX_TAGS } from './index-object.js';
 
@@ -16,7 +16,7 @@ export function parseLocation(location: string): { bucket: string; prefix: strin
 export function checkRetention(options: BucketCheckpointsOptions): void {
   const { keepLast, best } = options;
   if (keepLast !== undefined && (!Number.isSafeInteger(keepLast) || keepLast < 1))
-    throw new InvalidArgumentError(`keepLast must be a whole number >= 1, got ${String(keepLast)}`);
+    throw new InvalidArgumentError(`keepLast must be a whole number >= 1, got ${shown(keepLast)}`);
   if (
     best !== undefined &&
     (typeof best.monitor !== 'string' || best.monitor === '' || !['min', 'max'].includes(best.mode))
@@ -49,12 +49,12 @@ export function checkSaveInput(input: BucketSaveInput): string[] {
     ['epoch', input.epoch ?? 0],
   ] as const) {
     if (!Number.isSafeInteger(value) || value < 0)
-      throw new InvalidArgumentError(`${name} must be a whole number >= 0, got ${String(value)}`);
+      throw new InvalidArgumentError(`${name} must be a whole number >= 0, got ${shown(value)}`);
   }
   // The index holds metrics as JSON numbers: NaN or a string would make it unreadable.
   for (const [name, value] of Object.entries(input.metrics ?? {})) {
     if (typeof value !== 'number' || !Number.isFinite(value))
-      throw new InvalidArgumentError(`metric ${JSON.stringify(name)} must be a finite number, got ${String(value)}`);
+      throw new InvalidArgumentError(`metric ${JSON.stringify(name)} must be a finite number, got ${shown(value)}`);
   }
   if (input.description !== undefined) checkDescription(input.description);
   return checkTags(input.tags ?? []);

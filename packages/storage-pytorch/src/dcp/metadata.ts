@@ -6,7 +6,7 @@
  * nothing is run. torch itself reads this file with the unrestricted
  * `pickle.load`.
  */
-import { type DType, FormatError, type StateValue, UnsupportedError } from '@ckpt/core';
+import { type DType, FormatError, type StateValue, shown, UnsupportedError } from '@ckpt/core';
 import { createResolver } from '../allow-list.js';
 import {
   type Fail,
@@ -262,7 +262,7 @@ function parseStorageInfo(info: Dataclass, fail: Fail): DcpStorageInfo {
   const transforms = info.fields.get('transform_descriptors');
   if (transforms instanceof PyList && transforms.items.length > 0) {
     throw new UnsupportedError(
-      `DCP items stored through transforms (${transforms.items.map(String).join(', ')}) cannot be read: ckpt reads plain items only`,
+      `DCP items stored through transforms (${transforms.items.map((item) => shown(item)).join(', ')}) cannot be read: ckpt reads plain items only`,
     );
   }
   return Object.freeze({
