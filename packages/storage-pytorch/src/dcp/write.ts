@@ -23,6 +23,7 @@ import {
   isPlainObject,
   isTensor,
   type StateValue,
+  shown,
   type Tensor,
   UnsupportedError,
 } from '@ckpt/core';
@@ -241,8 +242,8 @@ function readFailure(folder: string): Error | undefined {
   try {
     const path = join(folder, FAILED_FILE);
     if (statSync(path).size > 1 << 20) return new ConflictError(`${FAILED_FILE} is in ${folder}`, { path: folder });
-    const reason = JSON.parse(readFileSync(path, 'utf8')) as { message?: unknown };
-    return new ConflictError(`the DCP checkpoint in ${folder} cannot be completed: ${String(reason.message)}`, {
+    const reason = JSON.parse(readFileSync(path, 'utf8')) as { message?: unknown } | null;
+    return new ConflictError(`the DCP checkpoint in ${folder} cannot be completed: ${shown(reason?.message)}`, {
       path: folder,
     });
   } catch {
