@@ -57,10 +57,10 @@ export function processStartTime(pid: number): string {
  * host name. A pid means something only where this identity is the same, so
  * lock and save owners elsewhere are never judged dead by a pid here.
  */
-export function processTableIdentity(): string {
-  const read = (read: () => string) => {
+function readProcessTableIdentity(): string {
+  const read = (get: () => string) => {
     try {
-      return read().trim();
+      return get().trim();
     } catch {
       return '';
     }
@@ -70,7 +70,12 @@ export function processTableIdentity(): string {
   return [hostname(), boot, namespace].filter((part) => part !== '').join('/');
 }
 
-const IDENTITY = processTableIdentity();
+const IDENTITY = readProcessTableIdentity();
+
+/** This process's pid table (read once: it does not change while the process runs). */
+export function processTableIdentity(): string {
+  return IDENTITY;
+}
 
 /** True when a process with this pid runs and, where start times can be read, started at `started`. */
 export function processAlive(pid: number, started = '0'): boolean {
@@ -88,9 +93,12 @@ const selfText = (flock: boolean) =>
 
 /**
  * Whether the owner file's text names a holder that may still run (another
- * machine's, or a live process here). A caller holding the kernel lock knows
- * that a holder which held it too is gone, wherever it ran: a container that
- * died holding the lock does not block its successor, whose pid table differs.
+ * machine's, or a live process here). A holder in this pid table is asked
+ * after by its pid. Elsewhere, a caller holding the kernel lock knows that a
+ * holder which held it too has let go of it: a container that died holding
+ * the lock does not block its successor, whose pid table differs. (Not used
+ * here, where the pid is the better witness: a lock object dropped without
+ * release frees the kernel lock when collected while its process lives on.)
  */
 function ownerAlive(text: string, holdingFlock: boolean): boolean {
   let owner: { host?: unknown; pid?: unknown; start?: unknown; flock?: unknown } = {};
@@ -100,9 +108,9 @@ function ownerAlive(text: string, holdingFlock: boolean): boolean {
     return false; // a torn write by a process that died while creating it
   }
   if (typeof owner.pid !== 'number') return false;
-  if (holdingFlock && owner.flock === true) return false;
-  if (owner.host !== IDENTITY) return true; // never take a lock from another machine (or container)
-  return processAlive(owner.pid, typeof owner.start === 'string' ? owner.start : '0');
+  if (owner.host === IDENTITY) return processAlive(owner.pid, typeof owner.start === 'string' ? owner.start : '0');
+  // Another machine or container: never taken, unless it held the kernel lock we now hold.
+  return !(holdingFlock && owner.flock === true);
 }
 
 function readOwner(pidPath: string): string | undefined {
