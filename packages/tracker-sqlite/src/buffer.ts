@@ -92,8 +92,8 @@ export class MetricBuffer {
   /** experiment id -> metric name -> series id. */
   readonly #seriesIds = new Map<number, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
-  /** The buffer's size when the last batch failed (0 after a success). */
-  #failedAt = 0;
+  /** The size at which a push writes a batch: `maxBuffered`, or another buffer's worth past a failed batch. */
+  #flushAt: number;
   readonly #write: (points: Columns) => Set<number>;
   readonly #statements;
 
@@ -120,6 +120,7 @@ export class MetricBuffer {
       experimentExists: db.prepare('SELECT 1 FROM experiments WHERE id = ?'),
     };
     this.#points = new Columns(options.maxBuffered);
+    this.#flushAt = options.maxBuffered;
     const transaction = db.transaction((points: Columns) => this.#writeBatch(points));
     // Returns the ids of experiments that do not exist: their points are dropped, and reported.
     this.#write = (points) => transaction.immediate(points);
@@ -133,8 +134,7 @@ export class MetricBuffer {
     this.#points.push(experimentId, name, step, value, timestamp);
     // After a failed batch (a full disk, say), the next size-driven attempt waits for another
     // buffer's worth of points: retrying on every point would make each one cost a whole batch.
-    const due = this.options.maxBuffered * (1 + Math.floor(this.#failedAt / this.options.maxBuffered));
-    if (this.#points.length >= due) this.flush();
+    if (this.#points.length >= this.#flushAt) this.flush();
     else if (!this.#timer && this.options.flushIntervalMs > 0) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
@@ -159,7 +159,7 @@ export class MetricBuffer {
     this.#spare = undefined;
     try {
       const missing = this.#write(points);
-      this.#failedAt = 0;
+      this.#flushAt = this.options.maxBuffered;
       points.length = 0;
       this.#spare = points;
       if (missing.size > 0) {
@@ -168,7 +168,7 @@ export class MetricBuffer {
     } catch (error) {
       points.append(this.#points); // nothing is lost; retried next time
       this.#points = points;
-      this.#failedAt = points.length;
+      this.#flushAt = points.length + this.options.maxBuffered;
       if (this.#points.length > this.options.maxBuffered * 10) {
         throw new TrackerError(`${this.#points.length} metric points could not be written`, {
           code: 'CKPT_TRACKER_BACKLOG',
